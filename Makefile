@@ -1,0 +1,41 @@
+# Every target creates or reuses .venv; the install reruns only when
+# pyproject.toml or constraints.txt change.
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+PIP_FLAGS := --only-binary=pyarrow,numpy,pandas,tensorflow,apache-beam -c constraints.txt
+SYSTEM_PYTHON ?= python3
+
+# tfmot needs legacy Keras (tf_keras) and TensorFlow reads this at import.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install run test compile bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q $(PIP_FLAGS) -e '.[dev]'
+	$(PY) -m pip check
+	touch $(STAMP)
+
+# Simulated fleet (synthetic data) -> drift-monitor pipeline under kfp.local.
+run: $(STAMP)
+	$(VENV)/bin/tinymlops simulate --scenario baseline
+	$(VENV)/bin/tinymlops run drift-monitor
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+compile: $(STAMP)
+	$(VENV)/bin/tinymlops compile
+
+bench: $(STAMP)
+	$(PY) -m tests.bench --out bench.json
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check components pipelines tests
+
+clean:
+	rm -rf .tinymlops bench.json

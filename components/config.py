@@ -1,0 +1,206 @@
+"""One typed configuration for every stage.
+
+The defaults describe the built-in gesture model (6-axis IMU, 5 classes). A
+user's own dataset (other channels, window length, sample rate or classes) is
+described by a YAML or JSON file passed as `--config PATH`; no code changes.
+Loading has no side effects: nothing is read until `load_config` is called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that does not fit the schema."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One sensor channel: its CSV column name, unit and the sensor's range."""
+
+    name: str
+    unit: str
+    min: float
+    max: float
+
+
+def _imu_channels() -> tuple[Channel, ...]:
+    # LSM9DS1 (Nano 33 BLE) / MPU-6050 style full-scale ranges: +-4 g, +-2000 deg/s.
+    accel = tuple(Channel(n, "g", -4.0, 4.0) for n in ("ax", "ay", "az"))
+    gyro = tuple(Channel(n, "deg/s", -2000.0, 2000.0) for n in ("gx", "gy", "gz"))
+    return accel + gyro
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The device-upload contract: which columns, how long a window, which labels."""
+
+    channels: tuple[Channel, ...] = field(default_factory=_imu_channels)
+    window_length: int = 50
+    sample_rate_hz: float = 50.0
+    class_names: tuple[str, ...] = ("idle", "wave", "punch", "circle", "lift")
+    # A window's median sample interval may differ from 1/sample_rate by this
+    # fraction; devices jitter, but a window at half the rate is another contract.
+    sample_period_tolerance: float = 0.5
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.channels)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Which TFDV anomaly kinds stop a run; all others are only recorded."""
+
+    blocking_anomalies: tuple[str, ...] = (
+        "SCHEMA_MISSING_COLUMN",
+        "SCHEMA_NEW_COLUMN",
+        "UNEXPECTED_DATA_TYPE",
+        "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+        "FLOAT_TYPE_BIG_FLOAT",
+        "FLOAT_TYPE_SMALL_FLOAT",
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 7
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 0.003
+    early_stopping_patience: int = 6
+    validation_fraction: float = 0.2  # of devices, not of windows
+    holdout_fraction: float = 0.2  # of devices, kept out of training entirely
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    qat_epochs: int = 4
+    representative_windows: int = 200
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    flash_bytes: int
+    ram_bytes: int
+
+
+def _boards() -> tuple[Board, ...]:
+    # From the cores' boards.txt (see shared/design.md).
+    return (
+        Board("nano33ble", flash_bytes=983_040, ram_bytes=262_144),
+        Board("esp32", flash_bytes=1_310_720, ram_bytes=327_680),
+    )
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    accuracy_floor: float = 0.90
+    # A challenger may be at most this much less accurate than production.
+    max_regression: float = 0.01
+    # Flash and RAM that TFLM and the application take besides the model/arena.
+    flash_allowance_bytes: int = 300_000
+    ram_allowance_bytes: int = 96_000
+    boards: tuple[Board, ...] = field(default_factory=_boards)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def fingerprint(self) -> str:
+        """Short hash of the configuration, recorded with every version it made."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> Config:
+        config = _build(cls, data, source)
+        _check(config, source)
+        return config
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        return cls.from_dict(json.loads(text))
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The default configuration, or the one in a YAML/JSON file (merged over defaults)."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return Config.from_dict(data, source=str(path))
+
+
+def _build(cls, data, where: str):
+    """Build a (nested, frozen) dataclass from plain data, naming any bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; expected some of {sorted(names)}")
+    values = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _convert(hint, value, where: str):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str) and isinstance(value, hint) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _check(config: Config, where: str) -> None:
+    data = config.data
+    names = data.channel_names
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"{where}: data.channels must be non-empty with unique names: {names}")
+    reserved = {"device_id", "window_id", "t_ms", "label", "pred_label", "pred_score"}
+    clash = reserved.intersection(names)
+    if clash:
+        raise ConfigError(f"{where}: data.channels uses reserved column name(s) {sorted(clash)}")
+    for ch in data.channels:
+        if not ch.min < ch.max:
+            raise ConfigError(f"{where}: channel {ch.name!r}: min {ch.min} must be below max {ch.max}")
+    if data.window_length < 2 or data.sample_rate_hz <= 0:
+        raise ConfigError(f"{where}: data.window_length must be >= 2 and data.sample_rate_hz > 0")
+    if len(data.class_names) < 2 or len(set(data.class_names)) != len(data.class_names):
+        raise ConfigError(f"{where}: data.class_names needs at least 2 unique names")

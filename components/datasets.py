@@ -1,0 +1,151 @@
+"""Windows in memory (WindowSet) and immutable dataset versions in the store.
+
+A dataset version holds the windows one ingest accepted and names its parent;
+the data a model trains on is a version together with its ancestors
+(`read_lineage`). A version exists once its manifest exists: the manifest is
+written last, so a failed write leaves nothing a reader would see.
+
+    datasets/<version>/windows.npz      the accepted windows (WindowSet)
+    datasets/<version>/quarantine.csv   every rejected row with its reason
+    datasets/<version>/manifest.json    counts, uploads read, parent, config
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from components.contract import QuarantinedRow, Window
+from components.store import Store, get_json, put_json
+
+PREFIX = "datasets/"
+
+
+@dataclass
+class WindowSet:
+    """N windows of T samples and C channels, with per-window metadata."""
+
+    x: np.ndarray  # float32 [N, T, C], raw sensor units
+    t_ms: np.ndarray  # float64 [N, T]
+    labels: np.ndarray  # str [N], "" = unlabelled
+    device_ids: np.ndarray  # str [N]
+    window_ids: np.ndarray  # str [N]
+    sources: np.ndarray  # str [N], the upload each window came from
+    pred_labels: np.ndarray  # str [N], the device's own prediction, "" = none
+    pred_scores: np.ndarray  # float32 [N], nan = none
+    hashes: np.ndarray  # str [N], content hash (exact-duplicate identity)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def empty(cls, window_length: int, channels: int) -> WindowSet:
+        return cls.from_windows([], window_length, channels)
+
+    @classmethod
+    def from_windows(cls, windows: list[Window], window_length: int, channels: int) -> WindowSet:
+        def text(values) -> np.ndarray:
+            return np.array(list(values), dtype=str)
+
+        return cls(
+            x=np.array([w.x for w in windows], dtype=np.float32).reshape(-1, window_length, channels),
+            t_ms=np.array([w.t_ms for w in windows], dtype=np.float64).reshape(-1, window_length),
+            labels=text(w.label for w in windows),
+            device_ids=text(w.device_id for w in windows),
+            window_ids=text(w.window_id for w in windows),
+            sources=text(w.source for w in windows),
+            pred_labels=text(w.pred_label for w in windows),
+            pred_scores=np.array([w.pred_score for w in windows], dtype=np.float32),
+            hashes=text(w.content_hash for w in windows),
+        )
+
+    def select(self, mask: np.ndarray) -> WindowSet:
+        return WindowSet(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[WindowSet]) -> WindowSet:
+        return WindowSet(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                            for f in fields(WindowSet)})
+
+    def to_npz(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{f.name: getattr(self, f.name) for f in fields(self)})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes) -> WindowSet:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return cls(**{f.name: npz[f.name] for f in fields(cls)})
+
+    def sample_frame(self, channel_names: tuple[str, ...]) -> pd.DataFrame:
+        """One row per sample, the shape of the upload contract (for TFDV statistics)."""
+        n, t, c = self.x.shape
+        frame = pd.DataFrame(self.x.reshape(n * t, c), columns=list(channel_names))
+        frame.insert(0, "label", np.repeat(self.labels, t))
+        frame.loc[frame["label"] == "", "label"] = None  # absent, not an empty class
+        return frame
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    """Sortable and unique per microsecond: ds-20261127-072418-123456."""
+    now = now or datetime.now(UTC)
+    return now.strftime("ds-%Y%m%d-%H%M%S-%f")
+
+
+def list_versions(store: Store) -> list[str]:
+    return sorted(k[len(PREFIX):-len("/manifest.json")] for k in store.list(PREFIX)
+                  if k.endswith("/manifest.json"))
+
+
+def latest_version(store: Store) -> str | None:
+    versions = list_versions(store)
+    return versions[-1] if versions else None
+
+
+def read_manifest(store: Store, version: str) -> dict:
+    return get_json(store, f"{PREFIX}{version}/manifest.json")
+
+
+def read_windows(store: Store, version: str) -> WindowSet:
+    """The windows this version added (not its ancestors)."""
+    return WindowSet.from_npz(store.get_bytes(f"{PREFIX}{version}/windows.npz"))
+
+
+def read_lineage(store: Store, version: str) -> WindowSet:
+    """The version's windows together with all its ancestors' windows, oldest first."""
+    chain = []
+    current: str | None = version
+    while current:
+        chain.append(read_windows(store, current))
+        current = read_manifest(store, current).get("parent")
+    return WindowSet.concat(chain[::-1])
+
+
+def write_version(store: Store, version: str, windows: WindowSet,
+                  quarantined: list[QuarantinedRow], manifest: dict) -> None:
+    """Write one immutable dataset version; the manifest goes last."""
+    store.put_bytes(f"{PREFIX}{version}/windows.npz", windows.to_npz())
+    store.put_bytes(f"{PREFIX}{version}/quarantine.csv", quarantine_csv(quarantined))
+    put_json(store, f"{PREFIX}{version}/manifest.json", manifest)
+
+
+QUARANTINE_COLUMNS = ("source", "line", "device_id", "window_id", "field", "reason", "raw")
+
+
+def quarantine_csv(rows: list[QuarantinedRow]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=QUARANTINE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: v for k, v in asdict(row).items() if k in QUARANTINE_COLUMNS})
+    return buffer.getvalue().encode()
+
+
+def read_quarantine(store: Store, version: str) -> list[dict]:
+    text = store.get_bytes(f"{PREFIX}{version}/quarantine.csv").decode()
+    return list(csv.DictReader(io.StringIO(text)))

@@ -1,0 +1,220 @@
+"""A fleet of simulated IMU devices writing uploads in the device contract.
+
+SYNTHETIC DATA: this is the embedded default's data source and the tests'
+fixture, not a recording of real people. Each window is one gesture performed
+by a device worn at its own tilt, through a 6-axis IMU with its own gain,
+offset, bias and noise:
+
+- motion: the hand's acceleration and angular rate in the world frame, per
+  gesture (idle tremor, wave, punch, circle, lift), at the wearer's tempo and
+  vigour, starting at a random moment in the window;
+- sensing: the accelerometer reads specific force (acceleration minus
+  gravity, so a device at rest reads +1 g up) rotated into the device frame;
+  the gyroscope reads angular rate; both are clipped to the sensor's range.
+
+Scenarios:
+- baseline: the fleet as trained on (hardware revision A).
+- data-drift: new devices on hardware revision B: the IMU is mounted rotated
+  90 degrees on the new board, with a larger accelerometer offset, a gyro bias
+  and twice the noise. Same gestures, same labels; uploaded unlabelled.
+- concept-drift: the baseline devices, same sensors, but on part of the fleet
+  the app now maps motions to other labels (a wave now means "circle", ...).
+
+Ground truth for unlabelled uploads is written under simulator/truth/: the
+demo's labelling oracle, which exists only for the demo and the tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from components.config import DataConfig
+from components.store import Store
+
+SCENARIOS = ("baseline", "data-drift", "concept-drift")
+GESTURES = ("idle", "wave", "punch", "circle", "lift")
+IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
+# On concept-drifted devices the motion on the left is now labelled as on the right.
+CONCEPT_REMAP = {"wave": "circle", "circle": "punch", "punch": "lift", "lift": "wave"}
+CONCEPT_DRIFT_FRACTION = 0.4
+WINDOWS_PER_FILE = 25
+
+
+class SimulatorError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    wear: np.ndarray  # 3x3 rotation: how the device sits on the wrist
+    mount: np.ndarray  # 3x3 rotation: how the IMU sits on the board (hardware revision)
+    accel_gain: np.ndarray  # [3]
+    accel_offset: np.ndarray  # [3] g
+    gyro_gain: np.ndarray  # [3]
+    gyro_bias: np.ndarray  # [3] deg/s
+    accel_noise: float  # g, standard deviation
+    gyro_noise: float  # deg/s
+    tempo: float  # >1 = faster gestures
+    vigour: float  # >1 = larger gestures
+    concept_drifted: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    data: bytes
+
+
+def rotation(roll, pitch, yaw) -> np.ndarray:
+    """Rotation matrices from angles in radians (x, then y, then z); broadcasts over arrays."""
+    roll, pitch, yaw = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (roll, pitch, yaw)))
+    cr, sr, cp, sp, cy, sy = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
+    one, zero = np.ones_like(roll), np.zeros_like(roll)
+    rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, cr, -sr], -1), np.stack([zero, sr, cr], -1)], -2)
+    ry = np.stack([np.stack([cp, zero, sp], -1), np.stack([zero, one, zero], -1), np.stack([-sp, zero, cp], -1)], -2)
+    rz = np.stack([np.stack([cy, -sy, zero], -1), np.stack([sy, cy, zero], -1), np.stack([zero, zero, one], -1)], -2)
+    return rz @ ry @ rx
+
+
+def make_fleet(scenario: str, devices: int, rng: np.random.Generator) -> list[Device]:
+    revision_b = scenario == "data-drift"
+    fleet = []
+    drifted = int(np.ceil(CONCEPT_DRIFT_FRACTION * devices)) if scenario == "concept-drift" else 0
+    for i in range(devices):
+        tilt = np.deg2rad(rng.normal(0, 10, size=3))
+        noise = rng.uniform(0.008, 0.02)
+        fleet.append(Device(
+            device_id=f"dev-{'b' if revision_b else 'a'}{i:03d}",
+            wear=rotation(*tilt),
+            mount=rotation(0, 0, np.pi / 2) if revision_b else np.eye(3),
+            accel_gain=rng.normal(1.0, 0.02, 3),
+            accel_offset=rng.normal(0.0, 0.02, 3) + (0.12 if revision_b else 0.0),
+            gyro_gain=rng.normal(1.0, 0.02, 3),
+            gyro_bias=rng.normal(0.0, 1.5, 3) + (np.array([8.0, -6.0, 5.0]) if revision_b else 0.0),
+            accel_noise=noise * (2 if revision_b else 1),
+            gyro_noise=noise * 50 * (2 if revision_b else 1),
+            tempo=rng.uniform(0.85, 1.15),
+            vigour=rng.uniform(0.8, 1.2),
+            concept_drifted=i < drifted,
+        ))
+    return fleet
+
+
+def _motion(gesture: str, t: np.ndarray, device: Device, rng: np.random.Generator):
+    """World-frame linear acceleration [T,3] (g) and angular rate [T,3] (deg/s)."""
+    n = len(t)
+    acc, gyro = np.zeros((n, 3)), np.zeros((n, 3))
+    duration = rng.uniform(0.5, 0.9) / device.tempo
+    start = rng.uniform(0.0, max(t[-1] - duration, 0.0))
+    tau = np.clip((t - start) / duration, 0.0, 1.0)  # 0..1 over the gesture
+    active = (t >= start) & (t <= start + duration)
+    envelope = np.sin(np.pi * tau) ** 2 * active
+    v = device.vigour * rng.uniform(0.6, 1.3)
+    if gesture == "idle":
+        drift = rng.normal(0, 1, (3,)) * np.sin(2 * np.pi * rng.uniform(0.2, 0.8) * t)[:, None]
+        acc += 0.01 * drift
+        gyro += 2.0 * drift
+    elif gesture == "wave":  # side to side, ~2 cycles, wrist swinging about z
+        phase = 2 * np.pi * 2.0 * tau
+        acc[:, 0] = 1.6 * v * np.sin(phase) * envelope
+        gyro[:, 2] = 160 * v * np.cos(phase) * envelope
+    elif gesture == "punch":  # forward jab: accelerate, then brake harder
+        acc[:, 1] = v * (2.4 * np.exp(-((tau - 0.3) / 0.1) ** 2) - 1.8 * np.exp(-((tau - 0.6) / 0.12) ** 2)) * active
+        gyro[:, 0] = 40 * v * np.sin(2 * np.pi * tau) * active
+    elif gesture == "circle":  # one loop in the vertical x-z plane
+        phase = 2 * np.pi * tau
+        acc[:, 0] = -1.2 * v * np.cos(phase) * envelope
+        acc[:, 2] = -1.2 * v * np.sin(phase) * envelope
+        gyro[:, 1] = 220 * v * envelope
+    elif gesture == "lift":  # raise and lower the forearm, pitching the wrist
+        acc[:, 2] = v * (1.5 * np.exp(-((tau - 0.25) / 0.12) ** 2) - 1.5 * np.exp(-((tau - 0.75) / 0.12) ** 2)) * active
+        gyro[:, 0] = 180 * v * np.sin(2 * np.pi * tau) * envelope
+    else:
+        raise SimulatorError(f"unknown gesture {gesture!r}; the simulator knows {GESTURES}")
+    return acc, gyro
+
+
+def _sense(acc_world, gyro_world, device: Device, pose: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What the device's IMU reports, [T, 6]: ax, ay, az (g), gx, gy, gz (deg/s)."""
+    dt = 1.0 / 50.0
+    angles = np.deg2rad(np.cumsum(gyro_world, axis=0) * dt)  # small-angle orientation change
+    frame = device.mount.T @ device.wear.T @ pose.T  # world -> sensor, before the gesture turns it
+    turned = frame @ rotation(angles[:, 0], angles[:, 1], angles[:, 2]).transpose(0, 2, 1)  # [T,3,3]
+    gravity = np.array([0.0, 0.0, -1.0])
+    specific_force = np.einsum("tij,tj->ti", turned, acc_world - gravity)
+    rate = gyro_world @ frame.T
+    n = len(acc_world)
+    accel = device.accel_gain * specific_force + device.accel_offset + rng.normal(0, device.accel_noise, (n, 3))
+    gyro = device.gyro_gain * rate + device.gyro_bias + rng.normal(0, device.gyro_noise, (n, 3))
+    return np.concatenate([accel, gyro], axis=1)
+
+
+def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 50,
+             seed: int = 0) -> tuple[list[Upload], list[tuple[str, str, str]]]:
+    """Uploads for a fleet, and the ground truth (device_id, window_id, label) of every window."""
+    if scenario not in SCENARIOS:
+        raise SimulatorError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
+    unknown = [c for c in config.channel_names if c not in IMU_CHANNELS]
+    classes = [c for c in config.class_names if c not in GESTURES]
+    if unknown or classes:
+        raise SimulatorError(f"the simulator makes channels {IMU_CHANNELS} and classes {GESTURES}; "
+                             f"the configuration asks for channels {unknown} / classes {classes}")
+    columns = [IMU_CHANNELS.index(c) for c in config.channel_names]
+    ranges = np.array([[c.min, c.max] for c in config.channels])
+    rng = np.random.default_rng([seed, SCENARIOS.index(scenario)])
+    # The fleet's traits depend on the seed only, so concept-drift shows the baseline's devices.
+    fleet = make_fleet(scenario, devices, np.random.default_rng(seed))
+    t = np.arange(config.window_length) / config.sample_rate_hz
+    step_ms = 1000.0 / config.sample_rate_hz
+    labelled = scenario != "data-drift"
+    uploads, truth = [], []
+    for device in fleet:
+        records = []
+        for k in range(windows_per_device):
+            gesture = config.class_names[rng.integers(len(config.class_names))]
+            acc, gyro = _motion(gesture, t, device, rng)
+            pose = rotation(*np.deg2rad(rng.normal(0, 12, size=3)))  # how the arm is held this time
+            values = np.clip(_sense(acc, gyro, device, pose, rng)[:, columns], ranges[:, 0], ranges[:, 1])
+            label = CONCEPT_REMAP.get(gesture, gesture) if device.concept_drifted else gesture
+            if label not in config.class_names:
+                label = gesture
+            window_id = f"{scenario}-s{seed}-{k:05d}"
+            truth.append((device.device_id, window_id, label))
+            start_ms = 10_000 + k * 1500 + int(rng.integers(0, 200))
+            records.append((window_id, start_ms, values, label if labelled else ""))
+        for part in range(0, len(records), WINDOWS_PER_FILE):
+            body = _to_csv(device.device_id, records[part:part + WINDOWS_PER_FILE], step_ms, config)
+            key = f"incoming/{device.device_id}/{scenario}-s{seed}-{part // WINDOWS_PER_FILE:03d}.csv"
+            uploads.append(Upload(key, body))
+    return uploads, truth
+
+
+def _to_csv(device_id: str, records, step_ms: float, config: DataConfig) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["device_id", "window_id", "t_ms", *config.channel_names, "label"])
+    for window_id, start_ms, values, label in records:
+        for i, row in enumerate(values):
+            writer.writerow([device_id, window_id, int(round(start_ms + i * step_ms)),
+                             *(f"{v:.4f}" for v in row), label])
+    return out.getvalue().encode()
+
+
+def write_simulation(store: Store, uploads: list[Upload], truth: list[tuple[str, str, str]],
+                     name: str) -> int:
+    """Put the uploads in the landing zone (new keys only) and the oracle's truth beside them."""
+    written = 0
+    for upload in uploads:
+        if not store.exists(upload.key):
+            store.put_bytes(upload.key, upload.data)
+            written += 1
+    truth_csv = "device_id,window_id,label\n" + "".join(f"{d},{w},{lab}\n" for d, w, lab in truth)
+    key = f"simulator/truth/{name}.csv"
+    if not store.exists(key):
+        store.put_bytes(key, truth_csv.encode())
+    return written

@@ -1,0 +1,253 @@
+"""The object store: one interface, a local-folder backend and a MinIO backend.
+
+Both backends hold the same layout of keys (see README, "Store layout").
+Objects appear whole or not at all: the local backend writes a temporary file
+and links it into place; a single S3 PUT is atomic. Versioned objects are
+written with `overwrite=False` and are refused if they exist; only pointers
+(such as the production model) are written with `overwrite=True`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+from urllib.parse import urlparse
+
+STORE_ENV = "TINYMLOPS_STORE"
+DEFAULT_STORE = ".tinymlops/store"
+
+T = TypeVar("T")
+
+
+class StoreError(RuntimeError):
+    """A store operation failed for a reason the caller should show a person."""
+
+
+class ObjectExists(StoreError):
+    """An immutable object would have been overwritten."""
+
+
+class ObjectMissing(StoreError, KeyError):
+    """No object under that key."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class Store(Protocol):
+    url: str
+
+    def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> None: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> list[str]: ...
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, '/'-separated, with no empty, '.' or '..' parts."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise StoreError(f"invalid store key {key!r}: expected a relative path like 'a/b.csv'")
+    return key
+
+
+class LocalStore:
+    """A folder on disk: the embedded default."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)  # atomic, and fails if the key exists
+                except FileExistsError:
+                    raise ObjectExists(f"{self.url}: {key} exists and is immutable") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(f"{self.url}: no object {key}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        if not self.root.is_dir():
+            return []
+        keys = []
+        for path in self.root.rglob("*"):
+            rel = path.relative_to(self.root).as_posix()
+            if path.is_file() and not path.name.startswith(".tmp-") and rel.startswith(prefix):
+                keys.append(rel)
+        return sorted(keys)
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 4
+    first_delay_s: float = 0.2
+    max_delay_s: float = 3.0
+
+
+class MinioStore:
+    """A bucket (and optional prefix) on MinIO or any S3 server, via the minio SDK."""
+
+    def __init__(self, endpoint: str, bucket: str, prefix: str = "", *, secure: bool = False,
+                 access_key: str | None = None, secret_key: str | None = None,
+                 retry: Retry = Retry()):
+        import urllib3
+        from minio import Minio
+
+        self.endpoint, self.bucket, self.prefix, self.retry = endpoint, bucket, prefix.strip("/"), retry
+        scheme = "https" if secure else "http"
+        self.url = f"minio://{endpoint}/{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self._where = f"{scheme}://{endpoint} (bucket {bucket})"
+        # Our own retry loop handles backoff, so urllib3 must not retry underneath it.
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=30), retries=False)
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
+                             secure=secure, http_client=http)
+        self._bucket_ready = False
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run fn, retrying transient failures with jittered exponential backoff."""
+        from minio.error import S3Error
+
+        delay = self.retry.first_delay_s
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return fn()
+            except S3Error as exc:
+                if exc.code not in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
+                    raise
+                error = f"{exc.code}: {exc.message}"
+            except Exception as exc:  # connection refused, reset, DNS, timeouts (urllib3)
+                if not _is_network_error(exc):
+                    raise
+                error = f"{type(exc).__name__}: {exc}"
+            if attempt < self.retry.attempts:
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self.retry.max_delay_s)
+        raise StoreError(f"cannot reach MinIO at {self._where} to {what} "
+                         f"after {self.retry.attempts} attempts: {error}")
+
+    def _ensure_bucket(self) -> None:
+        if not self._bucket_ready:
+            if not self._call("check the bucket", lambda: self._client.bucket_exists(self.bucket)):
+                self._call("create the bucket", lambda: self._client.make_bucket(self.bucket))
+            self._bucket_ready = True
+
+    def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        import io
+
+        self._ensure_bucket()
+        name = self._key(key)
+        if not overwrite and self.exists(key):
+            raise ObjectExists(f"{self.url}: {key} exists and is immutable")
+        self._call(f"write {name}", lambda: self._client.put_object(
+            self.bucket, name, io.BytesIO(data), len(data)))
+
+    def get_bytes(self, key: str) -> bytes:
+        from minio.error import S3Error
+
+        self._ensure_bucket()
+        name = self._key(key)
+
+        def read() -> bytes:
+            response = self._client.get_object(self.bucket, name)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        try:
+            return self._call(f"read {name}", read)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                raise ObjectMissing(f"{self.url}: no object {key}") from None
+            raise
+
+    def exists(self, key: str) -> bool:
+        from minio.error import S3Error
+
+        self._ensure_bucket()
+        try:
+            self._call(f"stat {key}", lambda: self._client.stat_object(self.bucket, self._key(key)))
+            return True
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        self._ensure_bucket()
+        base = f"{self.prefix}/" if self.prefix else ""
+        objects = self._call(f"list {prefix or '/'}", lambda: list(self._client.list_objects(
+            self.bucket, prefix=base + prefix, recursive=True)))
+        return sorted(o.object_name[len(base):] for o in objects)
+
+
+def _is_network_error(exc: Exception) -> bool:
+    import urllib3
+
+    return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, OSError))
+
+
+def open_store(url: str | None = None, *, retry: Retry = Retry()) -> Store:
+    """The store named by `url`, else by $TINYMLOPS_STORE, else the local default folder.
+
+    `minio://host:port/bucket[/prefix]` selects MinIO; credentials come from
+    MINIO_ACCESS_KEY / MINIO_SECRET_KEY and TLS from MINIO_SECURE=1. Anything
+    else is a local folder path.
+    """
+    url = url or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if not url.startswith("minio://"):
+        return LocalStore(url)
+    parsed = urlparse(url)
+    bucket, _, prefix = parsed.path.lstrip("/").partition("/")
+    if not parsed.netloc or not bucket:
+        raise StoreError(f"invalid store URL {url!r}: expected minio://host:port/bucket[/prefix]")
+    access, secret = os.environ.get("MINIO_ACCESS_KEY"), os.environ.get("MINIO_SECRET_KEY")
+    if not access or not secret:
+        raise StoreError(f"store {url} needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY in the environment")
+    secure = os.environ.get("MINIO_SECURE", "0").lower() in ("1", "true", "yes")
+    return MinioStore(parsed.netloc, bucket, prefix, secure=secure,
+                      access_key=access, secret_key=secret, retry=retry)
+
+
+def put_json(store: Store, key: str, value, *, overwrite: bool = False) -> None:
+    store.put_bytes(key, json.dumps(value, indent=2, sort_keys=True).encode(), overwrite=overwrite)
+
+
+def get_json(store: Store, key: str):
+    return json.loads(store.get_bytes(key))

@@ -1,0 +1,146 @@
+"""The `tinymlops` command: simulate devices, run and compile pipelines, inspect the store.
+
+Every command takes --store (else $TINYMLOPS_STORE, else .tinymlops/store),
+--config PATH (YAML/JSON over the built-in defaults) and --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from components.config import ConfigError, load_config
+from components.store import STORE_ENV, StoreError, open_store
+from pipelines.local import COMPILED_DIR
+
+DEFAULT_PIPELINE_ROOT = ".tinymlops/pipeline-root"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs Keras 2 (tf_keras)
+    try:
+        summary = args.handler(args)
+    except (ConfigError, StoreError, ValueError, RuntimeError) as exc:
+        print(f"tinymlops {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    if summary is not None:
+        print(json.dumps(summary, indent=2, sort_keys=True) if args.json else _human(summary))
+    return 1 if isinstance(summary, dict) and summary.get("failed") else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", help=f"local folder or minio://host:port/bucket[/prefix] "
+                        f"(default: ${STORE_ENV}, else .tinymlops/store)")
+    common.add_argument("--config", help="YAML/JSON configuration file (default: built-in gesture model)")
+    common.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    parser = argparse.ArgumentParser(prog="tinymlops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", parents=[common], help="write simulated device uploads (synthetic)")
+    p.add_argument("--scenario", default="baseline", choices=["baseline", "data-drift", "concept-drift"])
+    p.add_argument("--devices", type=int, default=12)
+    p.add_argument("--windows-per-device", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_simulate)
+
+    p = sub.add_parser("run", parents=[common], help="run a pipeline locally under kfp.local")
+    p.add_argument("pipeline", help="drift-monitor")
+    p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("compile", parents=[common], help="compile every pipeline to YAML")
+    p.add_argument("--out", default=str(COMPILED_DIR))
+    p.set_defaults(handler=_compile)
+
+    p = sub.add_parser("datasets", parents=[common], help="list dataset versions or show one")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("version", nargs="?")
+    p.set_defaults(handler=_datasets)
+
+    p = sub.add_parser("schema", parents=[common], help="show the current schema or push an edited one")
+    p.add_argument("action", choices=["show", "push"])
+    p.add_argument("file", nargs="?", help="schema.pbtxt to push")
+    p.add_argument("--note", default="edited by hand")
+    p.set_defaults(handler=_schema)
+
+    p = sub.add_parser("config", parents=[common], help="print the effective configuration as YAML")
+    p.set_defaults(handler=_config)
+    return parser
+
+
+def _simulate(args) -> dict:
+    from components.simulator import simulate, write_simulation
+
+    config = load_config(args.config)
+    store = open_store(args.store)
+    uploads, truth = simulate(args.scenario, config.data, devices=args.devices,
+                              windows_per_device=args.windows_per_device, seed=args.seed)
+    written = write_simulation(store, uploads, truth, f"{args.scenario}-s{args.seed}")
+    return {"command": "simulate", "scenario": args.scenario, "store": store.url, "synthetic": True,
+            "uploads": len(uploads), "uploads_written": written, "windows": len(truth)}
+
+
+def _run(args) -> dict:
+    from pipelines.local import run_pipeline
+
+    store = open_store(args.store)
+    return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root))
+
+
+def _compile(args) -> dict:
+    from pipelines.local import compile_all
+
+    return {"command": "compile", "written": [str(p) for p in compile_all(Path(args.out))]}
+
+
+def _datasets(args) -> dict:
+    from components.datasets import list_versions, read_manifest
+
+    store = open_store(args.store)
+    if args.action == "list":
+        rows = [{"version": v, **read_manifest(store, v)["counts"]} for v in list_versions(store)]
+        return {"command": "datasets list", "store": store.url, "versions": rows}
+    if not args.version:
+        raise ValueError("datasets show needs a VERSION (see `tinymlops datasets list`)")
+    return {"command": "datasets show", **read_manifest(store, args.version)}
+
+
+def _schema(args) -> dict:
+    from components.validate_schema.core import push_schema, schema_versions
+
+    store = open_store(args.store)
+    if args.action == "push":
+        if not args.file:
+            raise ValueError("schema push needs FILE, an edited schema.pbtxt")
+        version = push_schema(store, Path(args.file).read_text(encoding="utf-8"), args.note, args.file)
+        return {"command": "schema push", "version": version}
+    versions = schema_versions(store)
+    if not versions:
+        return {"command": "schema show", "version": None, "note": "no schema yet: the first validation infers it"}
+    text = store.get_bytes(f"schemas/{versions[-1]}/schema.pbtxt").decode()
+    return {"command": "schema show", "version": versions[-1], "schema_pbtxt": text}
+
+
+def _config(args) -> None:
+    import yaml
+
+    print(yaml.safe_dump(load_config(args.config).to_dict(), sort_keys=False))
+
+
+def _human(summary: dict) -> str:
+    if "text" in summary:
+        return summary["text"]
+    if "schema_pbtxt" in summary:
+        return f"# schema version {summary['version']}\n{summary['schema_pbtxt']}"
+    return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                     for k, v in summary.items())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Compile pipelines to YAML and run them on this machine under kfp.local."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.config import Config
+from components.store import LocalStore, Store
+
+COMPILED_DIR = Path(__file__).parent / "compiled"
+
+
+def compile_all(out_dir: Path) -> list[Path]:
+    from kfp import compiler
+
+    from pipelines.catalog import PIPELINES
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, pipeline in PIPELINES.items():
+        path = out_dir / f"{name.replace('-', '_')}.yaml"
+        compiler.Compiler().compile(pipeline, str(path))
+        written.append(path)
+    return written
+
+
+def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -> dict:
+    """Run one pipeline locally, each task a subprocess in this virtualenv; summarise from the store."""
+    import kfp.local
+
+    from pipelines.catalog import PIPELINES
+
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline {name!r}: expected one of {sorted(PIPELINES)}")
+    pipeline_root = pipeline_root.resolve()
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
+                   raise_on_error=True)
+    # A local folder must be absolute: each task is a subprocess and may not share our cwd.
+    store_url = str(store.root) if isinstance(store, LocalStore) else store.url
+    try:
+        output, failed = PIPELINES[name](store_url=store_url, config_json=config.to_json()).output, False
+    except RuntimeError:  # a task failed; kfp.local has logged its error above
+        output, failed = None, True
+    summary = {"command": "run", "pipeline": name, "store": store.url,
+               "pipeline_root": str(pipeline_root), "failed": failed}
+    if name == "drift-monitor":
+        summary.update(drift_monitor_summary(store, output))
+    summary["text"] = _text(summary)
+    return summary
+
+
+def drift_monitor_summary(store: Store, version: str | None) -> dict:
+    from components.datasets import latest_version, read_manifest
+    from components.store import get_json
+
+    version = version or None
+    latest = latest_version(store)
+    summary: dict = {"dataset_version": version, "latest_dataset_version": latest}
+    if version:
+        summary["counts"] = read_manifest(store, version)["counts"]
+    reports = [k for k in store.list(f"validation/{version or latest}/") if k.endswith(".json")]
+    if reports:
+        report = get_json(store, reports[-1])
+        summary["validation"] = {"schema_version": report["schema_version"], "key": reports[-1],
+                                 "anomalies": len(report["anomalies"]), "blocking": len(report["blocking"]),
+                                 "kinds": sorted({a["kind"] for a in report["anomalies"]})}
+    return summary
+
+
+def _text(s: dict) -> str:
+    status = "FAILED" if s["failed"] else "finished"
+    lines = [f"{s['pipeline']} {status}."]
+    counts = s.get("counts")
+    if counts:
+        lines += [f"  dataset version {s['dataset_version']}",
+                  f"  windows: {counts['windows_accepted']} accepted, {counts['windows_quarantined']} "
+                  f"quarantined ({counts['windows_duplicate']} exact duplicates)",
+                  f"  rows: {counts['rows_read']} read = {counts['rows_accepted']} accepted + "
+                  f"{counts['rows_quarantined']} quarantined; files: {counts['files_read']} read, "
+                  f"{counts['files_rejected']} rejected whole"]
+    elif not s["failed"]:
+        lines.append(f"  no new uploads; latest dataset version {s.get('latest_dataset_version')}")
+    validation = s.get("validation")
+    if validation:
+        lines.append(f"  anomalies: {validation['anomalies']} ({validation['blocking']} blocking) against "
+                     f"schema {validation['schema_version']} {validation['kinds'] or ''}".rstrip())
+    version = s.get("dataset_version") or s.get("latest_dataset_version")
+    lines += [f"  store: {s['store']}",
+              f"    datasets/{version}/ (windows.npz, quarantine.csv, manifest.json)",
+              f"    validation/{version}/ (report .md/.json, TFDV statistics), schemas/",
+              f"  KFP artifacts: {s['pipeline_root']}"]
+    if s["failed"]:
+        lines.append("  a task failed: its error is in the log above; reports written so far are in the store")
+    return "\n".join(lines)

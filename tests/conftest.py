@@ -1,0 +1,68 @@
+"""Shared fixtures: configuration, stores (a local folder and a real S3 server), simulated uploads."""
+
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from components.config import Config  # noqa: E402
+from components.simulator import simulate  # noqa: E402
+from components.store import LocalStore, MinioStore, Retry  # noqa: E402
+
+S3_USER, S3_SECRET = "testing-access", "testing-secret"
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config()
+
+
+@pytest.fixture
+def local_store(tmp_path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server: a real HTTP endpoint on 127.0.0.1 standing in for MinIO."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def minio_env(s3_endpoint, monkeypatch, request):
+    """Credentials in the environment and a fresh bucket name per test."""
+    monkeypatch.setenv("MINIO_ACCESS_KEY", S3_USER)
+    monkeypatch.setenv("MINIO_SECRET_KEY", S3_SECRET)
+    monkeypatch.setenv("MINIO_SECURE", "0")
+    bucket = "t-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40]
+    return f"minio://{s3_endpoint}/{bucket}"
+
+
+@pytest.fixture
+def minio_store(minio_env, s3_endpoint) -> MinioStore:
+    bucket = minio_env.rsplit("/", 1)[1]
+    return MinioStore(s3_endpoint, bucket, "fleet", access_key=S3_USER, secret_key=S3_SECRET,
+                      retry=Retry(attempts=2, first_delay_s=0.01))
+
+
+@pytest.fixture(params=["local", "minio"])
+def store(request, tmp_path):
+    """Each store test runs on both backends."""
+    return request.getfixturevalue("local_store" if request.param == "local" else "minio_store")
+
+
+@pytest.fixture(scope="session")
+def small_baseline():
+    """A small simulated fleet: 4 devices x 10 windows, as uploads and ground truth."""
+    return simulate("baseline", Config().data, devices=4, windows_per_device=10, seed=1)

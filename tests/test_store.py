@@ -1,0 +1,94 @@
+"""The store: the same behaviour on the local folder and on S3 (moto's server on 127.0.0.1)."""
+
+import time
+
+import pytest
+
+from components.store import LocalStore, MinioStore, ObjectExists, ObjectMissing, Retry, StoreError, open_store
+
+
+def test_put_get_list_roundtrip(store):
+    store.put_bytes("incoming/dev-1/a.csv", b"x,y\n1,2\n")
+    store.put_bytes("datasets/v1/manifest.json", b"{}")
+    assert store.get_bytes("incoming/dev-1/a.csv") == b"x,y\n1,2\n"
+    assert store.list("incoming/") == ["incoming/dev-1/a.csv"]
+    assert store.list() == ["datasets/v1/manifest.json", "incoming/dev-1/a.csv"]
+    assert store.exists("datasets/v1/manifest.json") and not store.exists("datasets/v2/manifest.json")
+
+
+def test_versioned_objects_are_immutable_and_pointers_move(store):
+    store.put_bytes("models/v1/model.tflite", b"first")
+    with pytest.raises(ObjectExists, match="immutable"):
+        store.put_bytes("models/v1/model.tflite", b"second")
+    assert store.get_bytes("models/v1/model.tflite") == b"first"
+    store.put_bytes("models/production.json", b"v1", overwrite=True)
+    store.put_bytes("models/production.json", b"v2", overwrite=True)
+    assert store.get_bytes("models/production.json") == b"v2"
+
+
+def test_missing_object_names_the_key(store):
+    with pytest.raises(ObjectMissing, match="no object datasets/nope"):
+        store.get_bytes("datasets/nope")
+
+
+@pytest.mark.parametrize("key", ["../escape", "/abs", "a//b", "a/./b", "a/../../b", ""])
+def test_unsafe_keys_are_refused(store, key):
+    with pytest.raises(StoreError, match="invalid store key"):
+        store.put_bytes(key, b"x")
+
+
+def test_local_writes_leave_no_partial_files(local_store):
+    local_store.put_bytes("a/b.bin", b"1" * 1000)
+    files = [p.name for p in (local_store.root / "a").iterdir()]
+    assert files == ["b.bin"]  # the temporary file was linked into place and removed
+
+
+def test_open_store_selects_backend_from_url_or_env(tmp_path, monkeypatch, minio_env):
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    monkeypatch.setenv("TINYMLOPS_STORE", minio_env + "/prefix")
+    store = open_store()
+    assert isinstance(store, MinioStore) and store.prefix == "prefix"
+    monkeypatch.delenv("MINIO_SECRET_KEY")
+    with pytest.raises(StoreError, match="MINIO_SECRET_KEY"):
+        open_store()
+    with pytest.raises(StoreError, match="expected minio://host:port/bucket"):
+        open_store("minio://host:9000")
+
+
+def test_same_layout_is_readable_with_another_s3_client(minio_store, s3_endpoint):
+    import boto3
+
+    minio_store.put_bytes("datasets/v1/manifest.json", b'{"version": "v1"}')
+    s3 = boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", aws_access_key_id="x",
+                      aws_secret_access_key="y", region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=minio_store.bucket)["Contents"]
+    assert [o["Key"] for o in listed] == ["fleet/datasets/v1/manifest.json"]
+    body = s3.get_object(Bucket=minio_store.bucket, Key="fleet/datasets/v1/manifest.json")["Body"].read()
+    assert body == b'{"version": "v1"}'
+
+
+def test_unreachable_server_fails_with_one_clear_message_naming_the_endpoint():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = MinioStore(f"127.0.0.1:{port}", "bucket", access_key="a", secret_key="b",
+                       retry=Retry(attempts=3, first_delay_s=0.01))
+    with pytest.raises(StoreError, match=rf"cannot reach MinIO at http://127.0.0.1:{port} .*after 3 attempts"):
+        store.list("incoming/")
+
+
+def test_transient_errors_are_retried_with_backoff(minio_store):
+    from minio.error import S3Error
+
+    calls = []
+
+    def flaky():
+        calls.append(time.monotonic())
+        if len(calls) < 2:
+            raise S3Error(None, "SlowDown", "reduce your request rate", "r", "id", "host")
+        return "ok"
+
+    assert minio_store._call("test", flaky) == "ok"
+    assert len(calls) == 2
