@@ -55,16 +55,17 @@ def kfp_local(tmp_path):
     return tmp_path / "kfp"
 
 
-def test_ingest_component_under_kfp_local(kfp_local, local_store, config, small_baseline):
+def test_ingest_component_under_kfp_local(kfp_local, store, config, small_baseline):
+    """On both backends: the MinIO one reaches moto's server from the task's subprocess."""
     from components.datasets import read_manifest
     from components.ingest.component import ingest
 
     uploads, _ = small_baseline
     for upload in uploads:
-        local_store.put_bytes(upload.key, upload.data)
-    task = ingest(store_url=str(local_store.root), config_json=config.to_json())
+        store.put_bytes(upload.key, upload.data)
+    task = ingest(store_url=str(getattr(store, "root", store.url)), config_json=config.to_json())
     version = task.outputs["Output"]
-    assert version and read_manifest(local_store, version)["counts"]["windows_accepted"] == 40
+    assert version and read_manifest(store, version)["counts"]["windows_accepted"] == 40
     assert task.outputs["metrics"].metadata["rows_read"] == 2000
     assert "Ingest into dataset" in Path(task.outputs["report"].path).read_text()
     assert task.outputs["dataset"].metadata["version"] == version
