@@ -20,10 +20,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip check
 	touch $(STAMP)
 
-# Simulated fleet (synthetic data) -> drift-monitor pipeline under kfp.local.
+# Simulated fleet (synthetic data) -> drift-monitor -> continuous-training, under kfp.local.
 run: $(STAMP)
 	$(VENV)/bin/tinymlops simulate --scenario baseline
 	$(VENV)/bin/tinymlops run drift-monitor
+	$(VENV)/bin/tinymlops run continuous-training
+	$(VENV)/bin/tinymlops models list
 
 test: $(STAMP)
 	$(PY) -m pytest -q

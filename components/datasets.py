@@ -116,14 +116,19 @@ def read_windows(store: Store, version: str) -> WindowSet:
     return WindowSet.from_npz(store.get_bytes(f"{PREFIX}{version}/windows.npz"))
 
 
-def read_lineage(store: Store, version: str) -> WindowSet:
-    """The version's windows together with all its ancestors' windows, oldest first."""
-    chain = []
+def lineage_versions(store: Store, version: str) -> list[str]:
+    """The version and its ancestors, oldest first."""
+    chain: list[str] = []
     current: str | None = version
     while current:
-        chain.append(read_windows(store, current))
+        chain.append(current)
         current = read_manifest(store, current).get("parent")
-    return WindowSet.concat(chain[::-1])
+    return chain[::-1]
+
+
+def read_lineage(store: Store, version: str) -> WindowSet:
+    """The version's windows together with all its ancestors' windows, oldest first."""
+    return WindowSet.concat([read_windows(store, v) for v in lineage_versions(store, version)])
 
 
 def write_version(store: Store, version: str, windows: WindowSet,

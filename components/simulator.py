@@ -154,7 +154,7 @@ def _sense(acc_world, gyro_world, device: Device, pose: np.ndarray, rng: np.rand
     return np.concatenate([accel, gyro], axis=1)
 
 
-def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 50,
+def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 100,
              seed: int = 0) -> tuple[list[Upload], list[tuple[str, str, str]]]:
     """Uploads for a fleet, and the ground truth (device_id, window_id, label) of every window."""
     if scenario not in SCENARIOS:

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs Keras 2 (tf_keras)
     try:
         summary = args.handler(args)
-    except (ConfigError, StoreError, ValueError, RuntimeError) as exc:
+    except (ConfigError, StoreError, ValueError, RuntimeError, KeyError) as exc:
         print(f"tinymlops {args.command}: error: {exc}", file=sys.stderr)
         return 1
     if summary is not None:
@@ -45,12 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", parents=[common], help="write simulated device uploads (synthetic)")
     p.add_argument("--scenario", default="baseline", choices=["baseline", "data-drift", "concept-drift"])
     p.add_argument("--devices", type=int, default=12)
-    p.add_argument("--windows-per-device", type=int, default=50)
+    p.add_argument("--windows-per-device", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_simulate)
 
     p = sub.add_parser("run", parents=[common], help="run a pipeline locally under kfp.local")
-    p.add_argument("pipeline", help="drift-monitor")
+    p.add_argument("pipeline", help="drift-monitor or continuous-training")
     p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
     p.set_defaults(handler=_run)
 
@@ -68,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="schema.pbtxt to push")
     p.add_argument("--note", default="edited by hand")
     p.set_defaults(handler=_schema)
+
+    p = sub.add_parser("models", parents=[common], help="the model registry: list, show, promote, rollback")
+    p.add_argument("action", choices=["list", "show", "promote", "rollback"])
+    p.add_argument("version", nargs="?")
+    p.add_argument("--force", action="store_true", help="promote a version the evaluator did not bless")
+    p.add_argument("--by", default="", help="who promotes (default: the current user)")
+    p.add_argument("--reason", default="", help="why (required with --force)")
+    p.set_defaults(handler=_models)
 
     p = sub.add_parser("config", parents=[common], help="print the effective configuration as YAML")
     p.set_defaults(handler=_config)
@@ -125,6 +133,32 @@ def _schema(args) -> dict:
         return {"command": "schema show", "version": None, "note": "no schema yet: the first validation infers it"}
     text = store.get_bytes(f"schemas/{versions[-1]}/schema.pbtxt").decode()
     return {"command": "schema show", "version": versions[-1], "schema_pbtxt": text}
+
+
+def _models(args) -> dict:
+    from components import registry
+
+    store = open_store(args.store)
+    if args.action == "list":
+        live = registry.production(store)
+        rows = []
+        for version in registry.list_models(store):
+            record = registry.read_model(store, version)
+            rows.append({"version": version, "production": version == live, "blessed": record["blessed"],
+                         "int8_accuracy": record["int8_accuracy"], "dataset_version": record["dataset_version"]})
+        text = "\n".join(f"{'*' if r['production'] else ' '} {r['version']}  int8 {r['int8_accuracy']:.2%}  "
+                         f"{'blessed' if r['blessed'] else 'NOT blessed'}  dataset {r['dataset_version']}"
+                         for r in rows) or "no models yet"
+        return {"command": "models list", "production": live, "models": rows, "text": text}
+    if args.action == "rollback":
+        return {"command": "models rollback", **registry.rollback(store, by=args.by, reason=args.reason).__dict__}
+    if not args.version:
+        raise ValueError(f"models {args.action} needs a VERSION (see `tinymlops models list`)")
+    if args.action == "show":
+        return {"command": "models show", "production": registry.production(store) == args.version,
+                **registry.read_model(store, args.version)}
+    promotion = registry.promote(store, args.version, force=args.force, by=args.by, reason=args.reason)
+    return {"command": "models promote", **promotion.__dict__}
 
 
 def _config(args) -> None:

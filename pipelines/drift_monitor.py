@@ -17,6 +17,6 @@ def drift_monitor(store_url: str = CLUSTER_STORE, config_json: str = DEFAULT_CON
     ingest_task = configure(ingest(store_url=store_url, config_json=config_json), "ingest")
     # 2. validate-schema: TFDV statistics of the new windows against the stored schema
     configure(validate_schema(store_url=store_url, config_json=config_json,
-                              dataset_version=ingest_task.outputs["Output"],
+                              dataset_version=ingest_task.outputs["new_version"],
                               dataset=ingest_task.outputs["dataset"]), "validate-schema")
-    return ingest_task.outputs["Output"]
+    return ingest_task.outputs["new_version"]

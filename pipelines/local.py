@@ -46,15 +46,46 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -
                "pipeline_root": str(pipeline_root), "failed": failed}
     if name == "drift-monitor":
         summary.update(drift_monitor_summary(store, output))
-    summary["text"] = _text(summary)
+        summary["text"] = _text(summary)
+    else:
+        summary.update(training_summary(store, output))
+        summary["text"] = _training_text(summary)
     return summary
+
+
+def training_summary(store: Store, model_version: str | None) -> dict:
+    from components import registry
+
+    summary: dict = {"model_version": model_version, "production": registry.production(store)}
+    if model_version:
+        record = registry.read_model(store, model_version)
+        summary.update({key: record[key] for key in ("blessed", "blessing_reasons", "int8_accuracy",
+                                                     "float_accuracy", "tflite_bytes", "arena_bytes",
+                                                     "dataset_version")})
+    return summary
+
+
+def _training_text(s: dict) -> str:
+    if s["failed"] or not s.get("model_version"):
+        return (f"{s['pipeline']} FAILED: its error is in the log above; reports written so far are in "
+                f"the store {s['store']}; production is still {s['production']}")
+    verdict = ("blessed and promoted to production" if s["production"] == s["model_version"]
+               else "NOT promoted: " + "; ".join(s["blessing_reasons"]))
+    return "\n".join([
+        f"{s['pipeline']} finished: model {s['model_version']} {verdict}.",
+        f"  trained on dataset {s['dataset_version']} (and its ancestors)",
+        f"  holdout accuracy: float {s['float_accuracy']:.2%}, int8 on TFLM {s['int8_accuracy']:.2%}",
+        f"  .tflite {s['tflite_bytes']:,} B, minimal tensor arena {s['arena_bytes']:,} B",
+        f"  production: {s['production']}",
+        f"  store: {s['store']}/models/{s['model_version']}/ (model.tflite, model.h5, model_card.md, ...)",
+        f"  KFP artifacts: {s['pipeline_root']}"])
 
 
 def drift_monitor_summary(store: Store, version: str | None) -> dict:
     from components.datasets import latest_version, read_manifest
     from components.store import get_json
 
-    version = version or None
+    version = version or None  # "" when no upload was new
     latest = latest_version(store)
     summary: dict = {"dataset_version": version, "latest_dataset_version": latest}
     if version:

@@ -64,7 +64,8 @@ def test_ingest_component_under_kfp_local(kfp_local, store, config, small_baseli
     for upload in uploads:
         store.put_bytes(upload.key, upload.data)
     task = ingest(store_url=str(getattr(store, "root", store.url)), config_json=config.to_json())
-    version = task.outputs["Output"]
+    version = task.outputs["new_version"]
+    assert task.outputs["dataset_version"] == version
     assert version and read_manifest(store, version)["counts"]["windows_accepted"] == 40
     assert task.outputs["metrics"].metadata["rows_read"] == 2000
     assert "Ingest into dataset" in Path(task.outputs["report"].path).read_text()

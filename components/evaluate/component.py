@@ -1,0 +1,32 @@
+"""KFP component: evaluate float and int8 (TFLM) on holdout devices; bless or not."""
+
+from kfp import dsl
+
+from components.runtime import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.Input[dsl.Model],
+             tflite: dsl.Input[dsl.Model], evaluation: dsl.Output[dsl.Artifact], card: dsl.Output[dsl.Markdown],
+             metrics: dsl.Output[dsl.Metrics], confusion: dsl.Output[dsl.ClassificationMetrics]) -> bool:
+    import json
+
+    import tf_keras as keras
+
+    from components.config import Config
+    from components.evaluate.core import evaluate, load_champion, load_holdouts
+    from components.store import open_store
+
+    config, store = Config.from_json(config_json), open_store(store_url)
+    with open(tflite.path, "rb") as f:
+        result = evaluate(keras.models.load_model(model.path), f.read(), load_holdouts(store, dataset_version, config),
+                          load_champion(store), config, dataset_version)
+    with open(evaluation.path, "w") as f:
+        json.dump({"metrics": result.metrics, "blessing": result.blessing.to_dict()}, f, indent=2)
+    with open(card.path, "w") as f:
+        f.write(result.card)
+    for name in ("int8_accuracy", "float_accuracy", "tflite_bytes", "arena_bytes", "tflm_mismatches"):
+        metrics.log_metric(name, result.metrics[name])
+    matrix = result.metrics["holdouts"]["holdout"]["int8"]["confusion"]
+    confusion.log_confusion_matrix(list(config.data.class_names), matrix)
+    return result.blessing.blessed

@@ -1,0 +1,104 @@
+"""Evaluate: float and int8 (TFLM) on holdout devices, budgets, and the blessing.
+
+The int8 path is measured as the board runs it: raw windows quantized with
+the model's own input parameters, then the TFLM runtime at the minimal arena.
+Every holdout window also runs in TFLite's reference kernels; the outputs
+must be identical. The production model (the champion) runs on the same
+holdout windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from components.boards import check_budgets
+from components.config import Config
+from components.datasets import WindowSet, lineage_versions, read_windows
+from components.evaluate.blessing import Blessing, bless, classification_metrics, model_card
+from components.features import input_groups, label_indices, model_inputs, split_devices
+from components.int8_model import Int8Model
+from components.registry import production
+from components.store import Store
+
+
+@dataclass
+class Holdout:
+    x: np.ndarray  # raw windows [N, T, C]
+    y: np.ndarray  # class indices
+
+
+def load_holdouts(store: Store, dataset_version: str, config: Config) -> dict[str, Holdout]:
+    """The labelled windows of holdout devices: all of them, the oldest version's, the newest's."""
+    versions = lineage_versions(store, dataset_version)
+    parts = [read_windows(store, v) for v in versions]
+    windows = WindowSet.concat(parts)
+    origin = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+    y = label_indices(windows.labels, config.data.class_names)
+    labelled = y >= 0
+    split = split_devices(windows.device_ids[labelled], config.train)  # the split train() made
+    held = labelled & np.isin(windows.device_ids, split.holdout)
+    sets = {"holdout": held, "baseline": held & (origin == 0)}
+    if len(parts) > 1 and (held & (origin == len(parts) - 1)).any():
+        sets["newest"] = held & (origin == len(parts) - 1)
+    return {name: Holdout(windows.x[mask], y[mask]) for name, mask in sets.items() if mask.any()}
+
+
+@dataclass
+class Champion:
+    version: str
+    tflite: bytes
+
+
+def load_champion(store: Store) -> Champion | None:
+    version = production(store)
+    return Champion(version, store.get_bytes(f"models/{version}/model.tflite")) if version else None
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    blessing: Blessing
+    card: str
+
+
+def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion: Champion | None,
+             config: Config, dataset_version: str) -> Evaluation:
+    groups = input_groups(config.data)
+    names = config.data.class_names
+    int8 = Int8Model(tflite, groups)
+    main = holdouts["holdout"]
+    arena = int8.minimal_arena(main.x)
+    tflm_scores = int8.run_tflm(main.x, arena)
+    mismatches = int(np.any(tflm_scores != int8.run_reference(main.x), axis=1).sum())
+    results = {}
+    for name, holdout in holdouts.items():
+        float_pred = float_model.predict(model_inputs(holdout.x, groups), verbose=0).argmax(1)
+        int8_pred = (tflm_scores if name == "holdout" else int8.run_tflm(holdout.x, arena)).argmax(1)
+        f, q = classification_metrics(holdout.y, float_pred, names), classification_metrics(holdout.y, int8_pred, names)
+        results[name] = {"windows": len(holdout.y), "float_accuracy": f["accuracy"], "int8_accuracy": q["accuracy"],
+                         "float": f, "int8": q}
+    champion_result = None
+    if champion is not None:
+        try:
+            champion_pred = Int8Model(champion.tflite, groups).run_reference(main.x).argmax(1)
+            champion_result = {"version": champion.version,
+                               "int8_accuracy": float(np.mean(champion_pred == main.y))}
+        except ValueError as exc:  # trained for another data contract: not comparable
+            champion_result = {"version": champion.version, "int8_accuracy": None, "not_comparable": str(exc)}
+    budgets = check_budgets(len(tflite), arena, config.evaluate)
+    int8_accuracy = results["holdout"]["int8_accuracy"]
+    blessing = bless(int8_accuracy, champion_result and champion_result["int8_accuracy"],
+                     champion_result and champion_result["version"], budgets, mismatches, config.evaluate)
+    metrics = {
+        "dataset_version": dataset_version, "holdouts": results, "int8_accuracy": int8_accuracy,
+        "float_accuracy": results["holdout"]["float_accuracy"], "tflite_bytes": len(tflite),
+        "arena_bytes": arena, "ops": int8.ops, "tflm_mismatches": mismatches,
+        "tflm_windows_compared": len(main.y), "champion": champion_result,
+        "budgets": [b.to_dict() for b in budgets],
+        "input_quantization": [asdict(q) for q in int8.inputs],
+        "output_quantization": {"scale": float(int8.output_scale), "zero_point": int(int8.output_zero_point)},
+    }
+    card = model_card("challenger", dataset_version, metrics, blessing, names)
+    return Evaluation(metrics, blessing, card)
