@@ -82,7 +82,7 @@ def split_devices(device_ids: np.ndarray, config: TrainConfig) -> DeviceSplit:
     validation = [d for d in devices if config.holdout_fraction <= u[d]
                   < config.holdout_fraction + config.validation_fraction]
     train = [d for d in devices if d not in holdout and d not in validation]
-    for chosen in (holdout, validation):
-        if not chosen:  # take the train device nearest the boundary
-            chosen.append(train.pop(0))
+    for chosen in (train, holdout, validation):
+        if not chosen:  # a small fleet: lend a device from the largest set
+            chosen.append(max((train, holdout, validation), key=len).pop())
     return DeviceSplit(tuple(sorted(train)), tuple(sorted(validation)), tuple(sorted(holdout)))

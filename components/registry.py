@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from components.store import ObjectMissing, Store, get_json, put_json
 
@@ -45,7 +45,7 @@ class Promotion:
 
 
 def new_model_version(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).strftime("m-%Y%m%d-%H%M%S-%f")
+    return (now or datetime.now(UTC)).strftime("m-%Y%m%d-%H%M%S-%f")
 
 
 def register(store: Store, version: str, files: dict[str, bytes], record: dict) -> None:
@@ -87,7 +87,7 @@ def promote(store: Store, version: str, *, force: bool = False, by: str = "", re
                                "promote it anyway with --force --reason TEXT")
     if force and not blessed and not reason.strip():
         raise PromotionRefused("a forced promotion needs --reason: it is recorded with who and why")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     promotion = Promotion(version, production(store), blessed, force and not blessed,
                           by or _user(), reason or "blessed by the evaluator", now.isoformat())
     put_json(store, f"{PROMOTIONS}{now.strftime('%Y%m%dT%H%M%S%fZ')}.json", promotion.__dict__)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -73,23 +74,33 @@ def test_ingest_component_under_kfp_local(kfp_local, store, config, small_baseli
 
 
 @pytest.mark.slow
-def test_drift_monitor_end_to_end_via_the_cli(tmp_path, capsys):
-    """make run's path: simulate, run the pipeline locally, summarise; then a blocking anomaly stops a run."""
+def test_end_to_end_make_run_path(tmp_path, capsys):
+    """make run's path on the default fleet: simulate, drift-monitor, continuous-training; then
+    the production model checked independently, and a blocking anomaly stopping a run."""
+    from components.store import LocalStore
     from pipelines.cli import main
 
     store, root = str(tmp_path / "store"), str(tmp_path / "kfp")
     common = ["--store", store, "--json"]
-    assert main(["simulate", "--devices", "3", "--windows-per-device", "8", *common]) == 0
+    assert main(["simulate", *common]) == 0
     capsys.readouterr()
     assert main(["run", "drift-monitor", "--pipeline-root", root, *common]) == 0
-    summary = _last_json(capsys)
-    assert summary["counts"]["windows_accepted"] == 24 and summary["counts"]["rows_quarantined"] == 0
-    assert summary["validation"]["anomalies"] == 0 and summary["validation"]["schema_version"] == "0001"
-    first = summary["dataset_version"]
+    monitor = _last_json(capsys)
+    assert monitor["counts"]["windows_accepted"] == 1200 and monitor["counts"]["rows_quarantined"] == 0
+    assert monitor["validation"]["anomalies"] == 0 and monitor["validation"]["schema_version"] == "0001"
+
+    assert main(["run", "continuous-training", "--pipeline-root", root, *common]) == 0
+    trained = _last_json(capsys)
+    assert trained["blessed"] and trained["production"] == trained["model_version"]
+    assert trained["int8_accuracy"] >= 0.90
+    assert trained["float_accuracy"] - trained["int8_accuracy"] <= 0.01
+    assert trained["arena_bytes"] <= 24 * 1024 and trained["tflite_bytes"] <= 32 * 1024
+
+    production = LocalStore(store).get_bytes(f"models/{trained['production']}/model.tflite")
+    independent = _tflm_accuracy_on_fresh_windows(production)
+    assert abs(independent - trained["int8_accuracy"]) <= 0.02
 
     # A person retires the "lift" class in the schema; new uploads still carry it: the run stops.
-    from components.store import LocalStore
-
     text = LocalStore(store).get_bytes("schemas/0001/schema.pbtxt").decode()
     edited = tmp_path / "schema.pbtxt"
     edited.write_text(text.replace('    value: "lift"\n', "", 1))
@@ -99,9 +110,36 @@ def test_drift_monitor_end_to_end_via_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", "drift-monitor", "--pipeline-root", root, *common]) == 1
     failed = _last_json(capsys)
-    assert failed["failed"] is True and failed["latest_dataset_version"] > first
+    assert failed["failed"] is True and failed["latest_dataset_version"] > monitor["dataset_version"]
     assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in failed["validation"]["kinds"]
     assert failed["validation"]["blocking"] >= 1
+
+
+def _tflm_accuracy_on_fresh_windows(model: bytes) -> float:
+    """Run the model in tflite-micro directly, as a board would, on windows it never saw."""
+    import tensorflow as tf
+    from tflite_micro import runtime
+
+    from components.config import Config
+    from components.contract import parse_upload
+    from components.simulator import simulate
+
+    data = Config().data
+    uploads, _ = simulate("baseline", data, devices=6, windows_per_device=50, seed=99)
+    windows = [w for u in uploads for w in parse_upload(u.key, u.data, data).windows]
+    details = tf.lite.Interpreter(model_content=model).get_input_details()
+    channels = {"in_g": [0, 1, 2], "in_deg_s": [3, 4, 5]}
+    micro = runtime.Interpreter.from_bytes(model, arena_size=24 * 1024)
+    correct = 0
+    for window in windows:
+        for index, detail in enumerate(details):
+            group = next(name for name in channels if detail["name"].split(":")[0].endswith(name))
+            scale, zero_point = detail["quantization"]
+            raw = window.x[:, channels[group]].reshape(1, data.window_length, 1, 3)
+            micro.set_input(np.clip(np.round(raw / scale) + zero_point, -128, 127).astype(np.int8), index)
+        micro.invoke()
+        correct += data.class_names[int(np.argmax(micro.get_output(0)))] == window.label
+    return correct / len(windows)
 
 
 def _last_json(capsys):

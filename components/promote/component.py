@@ -8,7 +8,8 @@ from components.runtime import RUNTIME_IMAGE
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
 def promote(store_url: str, model: dsl.Input[dsl.Model], tflite: dsl.Input[dsl.Model], ops: dsl.Input[dsl.Artifact],
             training: dsl.Input[dsl.Artifact], curves_png: dsl.Input[dsl.Artifact],
-            evaluation: dsl.Input[dsl.Artifact], card: dsl.Input[dsl.Markdown], report: dsl.Output[dsl.Markdown]) -> str:
+            evaluation: dsl.Input[dsl.Artifact], card: dsl.Input[dsl.Markdown],
+            report: dsl.Output[dsl.Markdown]) -> str:
     """Returns the registered model version."""
     import json
     from pathlib import Path

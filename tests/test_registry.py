@@ -1,0 +1,76 @@
+"""The model registry and its gate: immutable versions, a pointer that moves only with a blessing."""
+
+import json
+
+import pytest
+
+from components import registry
+from components.registry import PromotionRefused
+from components.store import ObjectExists
+from pipelines.cli import main
+
+
+def add_model(store, version, blessed, accuracy=0.95, reasons=()):
+    registry.register(store, version, {"model.tflite": b"tflite-" + version.encode()},
+                      {"dataset_version": "ds-1", "blessed": blessed, "blessing_reasons": list(reasons),
+                       "int8_accuracy": accuracy})
+
+
+def test_versions_are_immutable(store):
+    add_model(store, "m-1", True)
+    with pytest.raises(ObjectExists):
+        add_model(store, "m-1", True)
+    assert registry.list_models(store) == ["m-1"]
+
+
+def test_blessed_version_promotes_and_is_recorded(store):
+    add_model(store, "m-1", True)
+    promotion = registry.promote(store, "m-1", by="ci")
+    assert registry.production(store) == "m-1" and not promotion.forced and promotion.previous is None
+    assert registry.promotions(store)[0]["by"] == "ci"
+
+
+def test_unblessed_version_is_refused_unless_forced_with_a_reason(store):
+    add_model(store, "m-1", True)
+    registry.promote(store, "m-1")
+    add_model(store, "m-2", False, 0.5, ["int8 accuracy 50.00% vs floor 90.00%"])
+    with pytest.raises(PromotionRefused, match="not blessed .*floor 90.00%"):
+        registry.promote(store, "m-2")
+    with pytest.raises(PromotionRefused, match="needs --reason"):
+        registry.promote(store, "m-2", force=True)
+    assert registry.production(store) == "m-1"
+    forced = registry.promote(store, "m-2", force=True, by="alice", reason="hotfix for the demo")
+    assert forced.forced and forced.previous == "m-1" and registry.production(store) == "m-2"
+    last = registry.promotions(store)[-1]
+    assert (last["by"], last["reason"], last["forced"]) == ("alice", "hotfix for the demo", True)
+
+
+def test_rollback_returns_to_the_replaced_version(local_store):
+    add_model(local_store, "m-1", True)
+    add_model(local_store, "m-2", True)
+    with pytest.raises(PromotionRefused, match="nothing is in production"):
+        registry.rollback(local_store)
+    registry.promote(local_store, "m-1")
+    with pytest.raises(PromotionRefused, match="first in production"):
+        registry.rollback(local_store)
+    registry.promote(local_store, "m-2")
+    back = registry.rollback(local_store, by="bob")
+    assert registry.production(local_store) == "m-1" and "rollback from m-2" in back.reason
+
+
+def test_models_cli(local_store, capsys):
+    add_model(local_store, "m-1", True)
+    add_model(local_store, "m-2", False, 0.4, ["int8 accuracy 40.00% vs floor 90.00%"])
+    common = ["--store", str(local_store.root), "--json"]
+    assert main(["models", "promote", "m-1", *common]) == 0
+    assert main(["models", "promote", "m-2", *common]) == 1
+    assert "not blessed" in capsys.readouterr().err
+    assert main(["models", "list", *common]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["production"] == "m-1" and [m["blessed"] for m in listed["models"]] == [True, False]
+    assert main(["models", "promote", "m-2", "--force", "--by", "carol", "--reason", "field test", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["forced"] is True
+    assert main(["models", "rollback", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "m-1"
+    assert main(["models", "show", "m-9", *common]) == 1
+    assert "no model version 'm-9'" in capsys.readouterr().err
