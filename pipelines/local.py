@@ -45,7 +45,7 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -
     summary = {"command": "run", "pipeline": name, "store": store.url,
                "pipeline_root": str(pipeline_root), "failed": failed}
     if name == "drift-monitor":
-        summary.update(drift_monitor_summary(store, output))
+        summary.update(drift_monitor_summary(store, output, failed))
         summary["text"] = _text(summary)
     else:
         summary.update(training_summary(store, output))
@@ -81,7 +81,7 @@ def _training_text(s: dict) -> str:
         f"  KFP artifacts: {s['pipeline_root']}"])
 
 
-def drift_monitor_summary(store: Store, version: str | None) -> dict:
+def drift_monitor_summary(store: Store, version: str | None, failed: bool) -> dict:
     from components.datasets import latest_version, read_manifest
     from components.store import get_json
 
@@ -90,7 +90,9 @@ def drift_monitor_summary(store: Store, version: str | None) -> dict:
     summary: dict = {"dataset_version": version, "latest_dataset_version": latest}
     if version:
         summary["counts"] = read_manifest(store, version)["counts"]
-    reports = [k for k in store.list(f"validation/{version or latest}/") if k.endswith(".json")]
+    # A failed run returns no version, but its ingest wrote the latest one and validation reported on it.
+    reported = latest if failed else version
+    reports = [k for k in store.list(f"validation/{reported}/") if k.endswith(".json")] if reported else []
     if reports:
         report = get_json(store, reports[-1])
         summary["validation"] = {"schema_version": report["schema_version"], "key": reports[-1],

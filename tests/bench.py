@@ -1,4 +1,4 @@
-"""Benchmarks (`make bench`): throughput of the data path, written as JSON.
+"""Benchmarks (`make bench`): the data path and the model path, written as JSON.
 
 Wall-clock numbers on a shared 2-core machine are noisy; compare the ratios
 measured in one run (e.g. MinIO/S3 vs local ingest), not absolute values
@@ -66,15 +66,55 @@ def bench_data_path(devices: int, windows_per_device: int) -> dict:
     return results
 
 
+def bench_model(devices: int, windows_per_device: int) -> dict:
+    """Train, quantize and evaluate on the default fleet; time TFLM against the reference kernels."""
+    from components.config import Config
+    from components.datasets import read_lineage
+    from components.evaluate.core import evaluate, load_holdouts
+    from components.features import input_groups
+    from components.ingest.core import run_ingest
+    from components.int8_model import Int8Model
+    from components.quantize.core import quantize
+    from components.simulator import simulate, write_simulation
+    from components.store import LocalStore
+    from components.train.core import train
+
+    config = Config()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = LocalStore(tmp)
+        uploads, truth = simulate("baseline", config.data, devices=devices, windows_per_device=windows_per_device)
+        write_simulation(store, uploads, truth, "bench")
+        version = run_ingest(store, config).version
+        trained, train_s = _timed(lambda: train(read_lineage(store, version), config))
+        quantized, quantize_s = _timed(lambda: quantize(trained.model, trained.data, config))
+        holdouts = load_holdouts(store, version, config)
+        evaluation, evaluate_s = _timed(lambda: evaluate(trained.model, quantized.tflite, holdouts, None,
+                                                         config, version))
+    m = evaluation.metrics
+    int8 = Int8Model(quantized.tflite, input_groups(config.data))
+    x = holdouts["holdout"].x
+    _, tflm_s = _timed(lambda: int8.run_tflm(x, m["arena_bytes"]))
+    _, reference_s = _timed(lambda: int8.run_reference(x))
+    return {
+        "windows": len(truth), "epochs_run": trained.epochs_run, "train_s": train_s, "quantize_s": quantize_s,
+        "evaluate_s": evaluate_s, "float_accuracy": m["float_accuracy"], "int8_accuracy": m["int8_accuracy"],
+        "float_minus_int8_points": 100 * (m["float_accuracy"] - m["int8_accuracy"]),
+        "tflite_bytes": m["tflite_bytes"], "arena_bytes": m["arena_bytes"], "tflm_mismatches": m["tflm_mismatches"],
+        "holdout_windows": len(x), "tflm_us_per_window": 1e6 * tflm_s / len(x),
+        "reference_us_per_window": 1e6 * reference_s / len(x), "tflm_over_reference_time_ratio": tflm_s / reference_s,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--devices", type=int, default=12)
-    parser.add_argument("--windows-per-device", type=int, default=50)
+    parser.add_argument("--windows-per-device", type=int, default=100)
     args = parser.parse_args()
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "platform": platform.platform()},
-              "data_path": bench_data_path(args.devices, args.windows_per_device)}
+              "data_path": bench_data_path(args.devices, args.windows_per_device),
+              "model": bench_model(args.devices, args.windows_per_device)}
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2, sort_keys=True)
     print(json.dumps(report, indent=2, sort_keys=True))
