@@ -21,6 +21,10 @@ def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict
 
     version = new_model_version()
     blessing, metrics = evaluation["blessing"], evaluation["metrics"]
+    files = dict(files)
+    if "model_card.md" in files:  # evaluate could not know the version's name yet
+        files["model_card.md"] = files["model_card.md"].replace(b"Model card: challenger",
+                                                                f"Model card: {version}".encode(), 1)
     files = {**files,
              "metrics.json": json.dumps(metrics, indent=2).encode(),
              "blessing.json": json.dumps(blessing, indent=2).encode(),
