@@ -114,12 +114,23 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class FirmwareConfig:
+    # Added to the arena that evaluate measured on the host: a 32-bit target
+    # lays tensors out differently, and the application may add scratch buffers.
+    arena_margin_bytes: int = 2048
+    # Promotion waits for firmware that built for every board. On for the
+    # cluster (its builder image has the toolchains), off for local runs.
+    require_for_promotion: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -181,6 +192,8 @@ def _convert(hint, value, where: str):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         item = typing.get_args(hint)[0]
         return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is bool and isinstance(value, bool):
+        return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint in (int, str) and isinstance(value, hint) and not isinstance(value, bool):

@@ -7,3 +7,5 @@ ignored and the same code runs in the current virtualenv.
 """
 
 RUNTIME_IMAGE = "ghcr.io/tinymlops/runtime:0.1.0"
+# PlatformIO with the pinned platforms and libraries, plus this package (firmware/Dockerfile).
+FIRMWARE_BUILDER_IMAGE = "ghcr.io/tinymlops/firmware-builder:0.1.0"

@@ -1,12 +1,15 @@
 """What every task of a tinymlops pipeline shares on the cluster."""
 
+import dataclasses
+
 from kfp import dsl, kubernetes
 
-from components.config import Config
+from components.config import Config, FirmwareConfig
 
 # The cluster's store; `tinymlops run` passes the local one instead.
 CLUSTER_STORE = "minio://minio-service.kubeflow:9000/tinymlops"
-DEFAULT_CONFIG_JSON = Config().to_json()
+# The cluster's builder image has the toolchains: there, promotion waits for built firmware.
+DEFAULT_CONFIG_JSON = dataclasses.replace(Config(), firmware=FirmwareConfig(require_for_promotion=True)).to_json()
 # Kubernetes secret holding the store's credentials (see manifests/).
 STORE_SECRET = "tinymlops-minio"
 

@@ -1,12 +1,13 @@
 """The continuous-training pipeline: new data in, a blessed int8 model in production out.
 
-Later issues insert detect-drift and relabel-queue before train, and
-export-C-array and firmware-build after evaluate.
+Later issues insert detect-drift and relabel-queue before train.
 """
 
 from kfp import dsl
 
 from components.evaluate.component import evaluate
+from components.export_c_array.component import export_c_array
+from components.firmware_build.component import firmware_build
 from components.ingest.component import ingest
 from components.promote.component import promote
 from components.quantize.component import quantize
@@ -16,7 +17,7 @@ from pipelines.common import CLUSTER_STORE, DEFAULT_CONFIG_JSON, configure
 
 
 @dsl.pipeline(name="continuous-training",
-              description="Ingest, validate, train, quantize to int8, evaluate and promote a blessed model.")
+              description="Ingest, validate, train, quantize to int8, evaluate, export C, build firmware, promote.")
 def continuous_training(store_url: str = CLUSTER_STORE, config_json: str = DEFAULT_CONFIG_JSON) -> str:
     common = {"store_url": store_url, "config_json": config_json}
     # 1. ingest: new uploads -> a dataset version (or the latest, when nothing is new)
@@ -32,9 +33,15 @@ def continuous_training(store_url: str = CLUSTER_STORE, config_json: str = DEFAU
     # 5. evaluate: float and int8 (TFLM) on holdout devices, budgets, blessing
     evaluated = configure(evaluate(**common, dataset_version=version, model=trained.outputs["model"],
                                    tflite=quantized.outputs["tflite"]), "evaluate")
-    # 6. promote: register the version; production moves only if blessed
+    # 6. export-C-array: model_data.h/.cc, model_settings.h, model_ops.h
+    exported = configure(export_c_array(config_json=config_json, tflite=quantized.outputs["tflite"],
+                                        evaluation=evaluated.outputs["evaluation"]), "export-c-array")
+    # 7. firmware-build: both boards, in the builder image (or exactly what is missing)
+    built = configure(firmware_build(c_sources=exported.outputs["c_sources"]), "firmware-build")
+    # 8. promote: register the version; production moves only if blessed (and, if required, built)
     promoted = configure(promote(
-        store_url=store_url, model=trained.outputs["model"], tflite=quantized.outputs["tflite"],
+        **common, model=trained.outputs["model"], tflite=quantized.outputs["tflite"],
         ops=quantized.outputs["ops"], training=trained.outputs["training"], curves_png=trained.outputs["curves_png"],
-        evaluation=evaluated.outputs["evaluation"], card=evaluated.outputs["card"]), "promote")
+        evaluation=evaluated.outputs["evaluation"], card=evaluated.outputs["card"],
+        c_sources=exported.outputs["c_sources"], firmware=built.outputs["firmware"]), "promote")
     return promoted.outputs["Output"]

@@ -59,9 +59,9 @@ def training_summary(store: Store, model_version: str | None) -> dict:
     summary: dict = {"model_version": model_version, "production": registry.production(store)}
     if model_version:
         record = registry.read_model(store, model_version)
-        summary.update({key: record[key] for key in ("blessed", "blessing_reasons", "int8_accuracy",
-                                                     "float_accuracy", "tflite_bytes", "arena_bytes",
-                                                     "dataset_version")})
+        summary.update({key: record.get(key) for key in (
+            "blessed", "blessing_reasons", "not_promoted_because", "int8_accuracy", "float_accuracy",
+            "tflite_bytes", "arena_bytes", "dataset_version", "firmware_built", "firmware_missing")})
     return summary
 
 
@@ -70,12 +70,15 @@ def _training_text(s: dict) -> str:
         return (f"{s['pipeline']} FAILED: its error is in the log above; reports written so far are in "
                 f"the store {s['store']}; production is still {s['production']}")
     verdict = ("blessed and promoted to production" if s["production"] == s["model_version"]
-               else "NOT promoted: " + "; ".join(s["blessing_reasons"]))
+               else "NOT promoted: " + "; ".join(s["not_promoted_because"] or s["blessing_reasons"]))
+    firmware = ("built for nano33ble and esp32dev" if s["firmware_built"]
+                else "NOT built: " + "; ".join(s["firmware_missing"] or ["no firmware-build result"]))
     return "\n".join([
         f"{s['pipeline']} finished: model {s['model_version']} {verdict}.",
         f"  trained on dataset {s['dataset_version']} (and its ancestors)",
         f"  holdout accuracy: float {s['float_accuracy']:.2%}, int8 on TFLM {s['int8_accuracy']:.2%}",
         f"  .tflite {s['tflite_bytes']:,} B, minimal tensor arena {s['arena_bytes']:,} B",
+        f"  C sources: models/{s['model_version']}/c/; firmware {firmware}",
         f"  production: {s['production']}",
         f"  store: {s['store']}/models/{s['model_version']}/ (model.tflite, model.h5, model_card.md, ...)",
         f"  KFP artifacts: {s['pipeline_root']}"])

@@ -66,3 +66,26 @@ def store(request, tmp_path):
 def small_baseline():
     """A small simulated fleet: 4 devices x 10 windows, as uploads and ground truth."""
     return simulate("baseline", Config().data, devices=4, windows_per_device=10, seed=1)
+
+
+@pytest.fixture(scope="session")
+def small_int8_model():
+    """A small real int8 model (few epochs on a small simulated fleet) and windows to run it on.
+
+    Returns (tflite bytes, config, minimal arena bytes, raw windows [N, T, C]).
+    """
+    from components.contract import parse_upload
+    from components.datasets import WindowSet
+    from components.features import input_groups
+    from components.int8_model import Int8Model
+    from components.quantize.core import quantize
+    from components.train.core import train
+
+    config = Config.from_dict({"train": {"epochs": 3}, "quantize": {"qat_epochs": 1, "representative_windows": 20}})
+    uploads, _ = simulate("baseline", config.data, devices=5, windows_per_device=12, seed=21)
+    parsed = [w for u in uploads for w in parse_upload(u.key, u.data, config.data).windows]
+    windows = WindowSet.from_windows(parsed, config.data.window_length, len(config.data.channels))
+    trained = train(windows, config)
+    tflite = quantize(trained.model, trained.data, config).tflite
+    arena = Int8Model(tflite, input_groups(config.data)).minimal_arena(windows.x[:1])
+    return tflite, config, arena, windows.x

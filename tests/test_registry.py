@@ -74,3 +74,18 @@ def test_models_cli(local_store, capsys):
     assert json.loads(capsys.readouterr().out)["version"] == "m-1"
     assert main(["models", "show", "m-9", *common]) == 1
     assert "no model version 'm-9'" in capsys.readouterr().err
+
+
+def test_promotion_can_require_built_firmware(local_store):
+    from components.promote.core import register_and_promote
+
+    evaluation = {"blessing": {"blessed": True, "reasons": []},
+                  "metrics": {"int8_accuracy": 0.97, "float_accuracy": 0.97, "tflite_bytes": 10, "arena_bytes": 5}}
+    training = {"dataset_version": "ds-1", "seed": 7, "config_fingerprint": "abc"}
+    not_built = {"built": False, "missing": ["PlatformIO ('pio' not on PATH)"]}
+    refused = register_and_promote(local_store, {"model.tflite": b"m1"}, evaluation, training, not_built, True)
+    assert not refused.promoted and "firmware not built" in refused.reasons[0] and "PlatformIO" in refused.reasons[0]
+    assert registry.production(local_store) is None
+    assert registry.read_model(local_store, refused.version)["not_promoted_because"] == refused.reasons
+    allowed = register_and_promote(local_store, {"model.tflite": b"m2"}, evaluation, training, not_built, False)
+    assert allowed.promoted and registry.production(local_store) == allowed.version

@@ -1,0 +1,23 @@
+"""KFP component: the int8 model and its settings as C++ sources for the firmware."""
+
+from kfp import dsl
+
+from components.runtime import RUNTIME_IMAGE
+
+
+@dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
+def export_c_array(config_json: str, tflite: dsl.Input[dsl.Model], evaluation: dsl.Input[dsl.Artifact],
+                   c_sources: dsl.Output[dsl.Artifact], metrics: dsl.Output[dsl.Metrics]):
+    """c_sources is a folder: model_data.h/.cc, model_settings.h, model_ops.h."""
+    import json
+    from pathlib import Path
+
+    from components.config import Config
+    from components.export_c_array.core import export_c_array
+
+    arena = json.loads(Path(evaluation.path).read_text())["metrics"]["arena_bytes"]
+    files = export_c_array(Path(tflite.path).read_bytes(), Config.from_json(config_json), arena)
+    Path(c_sources.path).mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (Path(c_sources.path) / name).write_bytes(data)
+    metrics.log_metric("model_array_bytes", len(Path(tflite.path).read_bytes()))
