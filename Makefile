@@ -10,7 +10,11 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test compile bench lint clean
+.PHONY: install run test compile bench lint clean firmware-toolchain
+
+# Debian's cross toolchain and QEMU, for the firmware's host, Cortex-M4 and QEMU tests.
+# Installed where this runs as root with apt (CI, a fresh machine); elsewhere those tests skip and say why.
+FIRMWARE_DEBS := g++ gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 
 install: $(STAMP)
 
@@ -27,8 +31,18 @@ run: $(STAMP)
 	$(VENV)/bin/tinymlops run continuous-training
 	$(VENV)/bin/tinymlops models list
 
-test: $(STAMP)
+test: $(STAMP) firmware-toolchain
 	$(PY) -m pytest -q
+
+firmware-toolchain:
+	@if command -v arm-none-eabi-g++ >/dev/null && command -v qemu-system-arm >/dev/null && command -v g++ >/dev/null; then \
+	  true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(FIRMWARE_DEBS) (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(FIRMWARE_DEBS) >/dev/null; \
+	else \
+	  echo "note: no apt as root here: firmware cross-compile and QEMU tests will be skipped"; \
+	fi
 
 compile: $(STAMP)
 	$(VENV)/bin/tinymlops compile
