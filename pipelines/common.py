@@ -14,12 +14,21 @@ DEFAULT_CONFIG_JSON = dataclasses.replace(Config(), firmware=FirmwareConfig(requ
 STORE_SECRET = "tinymlops-minio"
 
 
-def configure(task: dsl.PipelineTask, display_name: str) -> dsl.PipelineTask:
-    """Name the task, never cache it, and give it the store's credentials from a secret."""
+def configure(task: dsl.PipelineTask, display_name: str, *, cache: bool = False, cpu: str = "1",
+              memory: str = "2Gi", retries: int = 2) -> dsl.PipelineTask:
+    """Name the task, size it, retry it, and give it the store's credentials from a secret.
+
+    Caching is off unless the task's inputs fully determine its output: a task
+    that reads moving data (new uploads, the schema, the production pointer)
+    would otherwise be served a stale result on a run with the same parameters.
+    Retries with backoff cover transient store and node failures.
+    """
     task.set_display_name(display_name)
-    # Tasks read the store, which changes between runs with the same parameters:
-    # a cached result would silently skip new uploads.
-    task.set_caching_options(False)
+    task.set_caching_options(cache)
+    task.set_cpu_request(cpu).set_cpu_limit(cpu)
+    task.set_memory_request(memory).set_memory_limit(memory)
+    if retries:
+        task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
     kubernetes.use_secret_as_env(task, secret_name=STORE_SECRET, secret_key_to_env={
         "accesskey": "MINIO_ACCESS_KEY", "secretkey": "MINIO_SECRET_KEY"})
     return task

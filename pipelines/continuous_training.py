@@ -27,17 +27,21 @@ def continuous_training(store_url: str = CLUSTER_STORE, config_json: str = DEFAU
     validated = configure(validate_schema(**common, dataset_version=ingested.outputs["new_version"],
                                           dataset=ingested.outputs["dataset"]), "validate-schema")
     # 3. train: float model, split by device, early stopping
-    trained = configure(train(**common, dataset_version=version), "train").after(validated)
+    trained = configure(train(**common, dataset_version=version), "train", cache=True, cpu="2",
+                        memory="4Gi").after(validated)
     # 4. quantize: QAT, then full-integer int8
-    quantized = configure(quantize(**common, dataset_version=version, model=trained.outputs["model"]), "quantize")
+    quantized = configure(quantize(**common, dataset_version=version, model=trained.outputs["model"]), "quantize",
+                          cache=True, cpu="2", memory="4Gi")
     # 5. evaluate: float and int8 (TFLM) on holdout devices, budgets, blessing
     evaluated = configure(evaluate(**common, dataset_version=version, model=trained.outputs["model"],
-                                   tflite=quantized.outputs["tflite"]), "evaluate")
+                                   tflite=quantized.outputs["tflite"]), "evaluate", memory="4Gi")
     # 6. export-C-array: model_data.h/.cc, model_settings.h, model_ops.h
     exported = configure(export_c_array(config_json=config_json, tflite=quantized.outputs["tflite"],
-                                        evaluation=evaluated.outputs["evaluation"]), "export-c-array")
+                                        evaluation=evaluated.outputs["evaluation"]), "export-c-array",
+                         cache=True)
     # 7. firmware-build: both boards, in the builder image (or exactly what is missing)
-    built = configure(firmware_build(c_sources=exported.outputs["c_sources"]), "firmware-build")
+    built = configure(firmware_build(c_sources=exported.outputs["c_sources"]), "firmware-build", cache=True,
+                      cpu="2", memory="4Gi")
     # 8. promote: register the version; production moves only if blessed (and, if required, built)
     promoted = configure(promote(
         **common, model=trained.outputs["model"], tflite=quantized.outputs["tflite"],

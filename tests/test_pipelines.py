@@ -39,12 +39,20 @@ def test_compiled_yaml_holds_no_secrets(tmp_path, monkeypatch):
         assert "tinymlops-minio" in text  # the Kubernetes secret's name, not its content
 
 
-def test_every_task_has_caching_off():
+MOVING_DATA_TASKS = {"ingest", "validate-schema", "evaluate", "promote"}  # never served from cache
+
+
+def test_cluster_settings_of_every_task():
     for path in sorted(COMPILED_DIR.glob("*.yaml")):
         pipeline_doc = next(yaml.safe_load_all(path.read_text()))
-        tasks = pipeline_doc["root"]["dag"]["tasks"]
-        assert all(task.get("cachingOptions", {}).get("enableCache") is not True for task in tasks.values())
-        assert all("cachingOptions" in task for task in tasks.values())
+        for name, task in pipeline_doc["root"]["dag"]["tasks"].items():
+            cached = task.get("cachingOptions", {}).get("enableCache") is True
+            assert not (cached and name in MOVING_DATA_TASKS), f"{path.name}: {name} must not be cached"
+            assert task["retryPolicy"]["maxRetryCount"] >= 1, name
+        for name, executor in pipeline_doc["deploymentSpec"]["executors"].items():
+            resources = executor["container"]["resources"]
+            assert resources["cpuRequest"] and resources["memoryLimit"], name
+            assert executor["container"]["image"].startswith("ghcr.io/tinymlops/"), name
 
 
 @pytest.fixture
