@@ -154,3 +154,15 @@ def _last_json(capsys):
     """The CLI's --json summary is the last JSON object on stdout (kfp.local logs precede it)."""
     out = capsys.readouterr().out
     return json.loads(out[out.rindex("\n{") + 1:] if "\n{" in out else out[out.index("{"):])
+
+
+def test_ci_workflow_compiles_checks_and_submits_with_secrets_only():
+    workflow_path = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "retrain.yml"
+    workflow = yaml.safe_load(workflow_path.read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert "workflow_dispatch" in triggers and "push" in triggers
+    steps = " ".join(step.get("run", "") for step in workflow["jobs"]["compile-and-submit"]["steps"])
+    assert "make compile" in steps and "git diff --exit-code pipelines/compiled" in steps
+    assert "tinymlops kfp run continuous-training" in steps
+    env = workflow["jobs"]["compile-and-submit"]["steps"][-1]["env"]
+    assert env["KF_PIPELINES_ENDPOINT"] == "${{ secrets.KF_PIPELINES_ENDPOINT }}"
