@@ -10,7 +10,7 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test compile bench lint clean firmware-toolchain
+.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check
 
 # Debian's cross toolchain and QEMU, for the firmware's host, Cortex-M4 and QEMU tests.
 # Installed where this runs as root with apt (CI, a fresh machine); elsewhere those tests skip and say why.
@@ -49,6 +49,10 @@ compile: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench --out bench.json
+
+# Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
+manifests-check: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash manifests/check.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check components pipelines tests

@@ -161,6 +161,11 @@ def upload(client: kfp.Client, name: str, package_path: str | Path, version: str
         latest = _latest_version(client, pipeline.pipeline_id, name)
         return _version_dict(client, name, latest, created=True, new_pipeline=True)
 
+    if version is None:  # the first version is named after the pipeline, not the package: compare specs
+        latest = _latest_version(client, pipeline_id, name)
+        spec = _read_package_spec(package)
+        if spec and _unwrap_spec(getattr(latest, "pipeline_spec", None)) == spec:
+            return _version_dict(client, name, latest, created=False, new_pipeline=False)
     version_name = version or f"{name}-{hashlib.sha256(package.read_bytes()).hexdigest()[:12]}"
     existing = _version_named(client, pipeline_id, version_name)
     if existing is not None:

@@ -295,6 +295,13 @@ def test_the_standin_rejects_what_the_server_rejects(standin, client, params):
     assert not standin.runs and not standin.recurring_runs
 
 
+def test_reuploading_an_unchanged_package_adds_no_version(standin, client):
+    first = kfp_api.upload(client, "drift-monitor", DRIFT)
+    again = kfp_api.upload(client, "drift-monitor", DRIFT)
+    assert not again["created"] and again["version_id"] == first["version_id"]
+    assert len(standin.seen("POST", "/pipelines/upload_version")) == 0
+
+
 def test_the_cli_uploads_runs_and_schedules(standin, capsys):
     from pipelines.cli import main
 
