@@ -77,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="", help="why (required with --force)")
     p.set_defaults(handler=_models)
 
+    p = sub.add_parser("device", parents=[common], help="a board on a serial port: collect windows, verify the model")
+    p.add_argument("action", choices=["collect", "verify"])
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyACM0 (or a pyserial URL)")
+    p.add_argument("--label", help="collect: the class of the windows you are about to perform")
+    p.add_argument("--count", type=int, default=10, help="collect: how many windows")
+    p.add_argument("--device-id", help="collect: override the id the board reports")
+    p.add_argument("--model", help="verify: model version (default: production)")
+    p.add_argument("--windows", type=int, default=50, help="verify: how many holdout windows to send")
+    p.set_defaults(handler=_device)
+
     p = sub.add_parser("kfp", parents=[common], help="a KFP 2.5 cluster: upload, run, schedule, list runs")
     p.add_argument("action", choices=["upload", "run", "schedule", "runs"])
     p.add_argument("pipeline", nargs="?", help="drift-monitor or continuous-training")
@@ -170,6 +180,40 @@ def _models(args) -> dict:
                 **registry.read_model(store, args.version)}
     promotion = registry.promote(store, args.version, force=args.force, by=args.by, reason=args.reason)
     return {"command": "models promote", **promotion.__dict__}
+
+
+def _device(args) -> dict:
+    from components import device, registry
+
+    config, store = load_config(args.config), open_store(args.store)
+    link = None
+    try:
+        link = device.SerialLink.open(args.port)
+        if args.action == "collect":
+            if not args.label:
+                raise ValueError("device collect needs --label (one of the configured classes)")
+            result = device.collect(link, args.label, args.count, config, store, args.device_id)
+            return {"command": "device collect", "key": result.key, "collected": result.collected,
+                    "skipped": len(result.skipped), "text": result.summary()}
+        version = args.model or registry.production(store)
+        if not version:
+            raise ValueError("device verify needs --model VERSION: nothing is in production")
+        from components.evaluate.core import load_holdouts
+
+        record = registry.read_model(store, version)
+        windows = load_holdouts(store, record["dataset_version"], config)["holdout"].x[:args.windows]
+        tflite = store.get_bytes(f"models/{version}/model.tflite")
+        result = device.verify(link, windows, tflite, config, record["arena_bytes"])
+        return {"command": "device verify", "model": version, "agree": result.agree, "windows": result.windows,
+                "identical": result.identical, "max_abs_diff": result.max_abs_diff, "text": result.summary(),
+                "failed": not result.agree}
+    except (device.CollectError, device.VerifyError) as exc:
+        raise RuntimeError(f"{exc}; {exc.result.summary()}") from exc
+    except device.LinkError as exc:
+        raise RuntimeError(str(exc)) from exc
+    finally:
+        if link is not None:
+            link.close()
 
 
 def _kfp(args) -> dict:

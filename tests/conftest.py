@@ -2,6 +2,7 @@
 
 import os
 import socket
+import warnings
 
 import pytest
 
@@ -85,7 +86,17 @@ def small_int8_model():
     uploads, _ = simulate("baseline", config.data, devices=5, windows_per_device=12, seed=21)
     parsed = [w for u in uploads for w in parse_upload(u.key, u.data, config.data).windows]
     windows = WindowSet.from_windows(parsed, config.data.window_length, len(config.data.channels))
-    trained = train(windows, config)
-    tflite = quantize(trained.model, trained.data, config).tflite
+    import tensorflow as tf
+
+    # Eager: tracing the training step costs more than fitting 60 windows; the weights are the same.
+    eager = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
+            trained = train(windows, config)
+            tflite = quantize(trained.model, trained.data, config).tflite
+    finally:
+        tf.config.run_functions_eagerly(eager)
     arena = Int8Model(tflite, input_groups(config.data)).minimal_arena(windows.x[:1])
     return tflite, config, arena, windows.x
