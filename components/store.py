@@ -48,6 +48,7 @@ class Store(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
+    def link(self, key: str) -> str: ...
 
 
 def check_key(key: str) -> str:
@@ -97,6 +98,10 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def link(self, key: str) -> str:
+        """Where a person opens the object: a file URL."""
+        return self._path(key).as_uri()
+
     def list(self, prefix: str = "") -> list[str]:
         if not self.root.is_dir():
             return []
@@ -120,7 +125,7 @@ class MinioStore:
 
     def __init__(self, endpoint: str, bucket: str, prefix: str = "", *, secure: bool = False,
                  access_key: str | None = None, secret_key: str | None = None,
-                 retry: Retry = Retry()):
+                 retry: Retry = Retry(), region: str = "us-east-1"):
         import urllib3
         from minio import Minio
 
@@ -130,8 +135,9 @@ class MinioStore:
         self._where = f"{scheme}://{endpoint} (bucket {bucket})"
         # Our own retry loop handles backoff, so urllib3 must not retry underneath it.
         http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=30), retries=False)
-        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key,
-                             secure=secure, http_client=http)
+        # A known region spares the SDK a network lookup, so links are signed offline.
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
+                             region=region, http_client=http)
         self._bucket_ready = False
 
     def _key(self, key: str) -> str:
@@ -209,6 +215,12 @@ class MinioStore:
                 return False
             raise
 
+    def link(self, key: str, expires_s: int = 7 * 24 * 3600) -> str:
+        """A presigned GET URL a reviewer can open without credentials, valid for `expires_s`."""
+        from datetime import timedelta
+
+        return self._client.presigned_get_object(self.bucket, self._key(key), expires=timedelta(seconds=expires_s))
+
     def list(self, prefix: str = "") -> list[str]:
         self._ensure_bucket()
         base = f"{self.prefix}/" if self.prefix else ""
@@ -241,8 +253,8 @@ def open_store(url: str | None = None, *, retry: Retry = Retry()) -> Store:
     if not access or not secret:
         raise StoreError(f"store {url} needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY in the environment")
     secure = os.environ.get("MINIO_SECURE", "0").lower() in ("1", "true", "yes")
-    return MinioStore(parsed.netloc, bucket, prefix, secure=secure,
-                      access_key=access, secret_key=secret, retry=retry)
+    return MinioStore(parsed.netloc, bucket, prefix, secure=secure, access_key=access, secret_key=secret,
+                      retry=retry, region=os.environ.get("MINIO_REGION", "us-east-1"))
 
 
 def put_json(store: Store, key: str, value, *, overwrite: bool = False) -> None:

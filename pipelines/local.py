@@ -62,6 +62,9 @@ def training_summary(store: Store, model_version: str | None) -> dict:
         summary.update({key: record.get(key) for key in (
             "blessed", "blessing_reasons", "not_promoted_because", "int8_accuracy", "float_accuracy",
             "tflite_bytes", "arena_bytes", "dataset_version", "firmware_built", "firmware_missing")})
+        summary["links"] = {name: store.link(f"models/{model_version}/{name}")
+                            for name in ("model_card.md", "model.tflite", "firmware/build.json")
+                            if store.exists(f"models/{model_version}/{name}")}
     return summary
 
 
@@ -81,6 +84,7 @@ def _training_text(s: dict) -> str:
         f"  C sources: models/{s['model_version']}/c/; firmware {firmware}",
         f"  production: {s['production']}",
         f"  store: {s['store']}/models/{s['model_version']}/ (model.tflite, model.h5, model_card.md, ...)",
+        *[f"  {name}: {link}" for name, link in s["links"].items()],
         f"  KFP artifacts: {s['pipeline_root']}"])
 
 
@@ -99,6 +103,7 @@ def drift_monitor_summary(store: Store, version: str | None, failed: bool) -> di
     if reports:
         report = get_json(store, reports[-1])
         summary["validation"] = {"schema_version": report["schema_version"], "key": reports[-1],
+                                 "report_link": store.link(reports[-1][:-len(".json")] + ".md"),
                                  "anomalies": len(report["anomalies"]), "blocking": len(report["blocking"]),
                                  "kinds": sorted({a["kind"] for a in report["anomalies"]})}
     return summary
@@ -121,6 +126,7 @@ def _text(s: dict) -> str:
     if validation:
         lines.append(f"  anomalies: {validation['anomalies']} ({validation['blocking']} blocking) against "
                      f"schema {validation['schema_version']} {validation['kinds'] or ''}".rstrip())
+        lines.append(f"  validation report: {validation['report_link']}")
     version = s.get("dataset_version") or s.get("latest_dataset_version")
     lines += [f"  store: {s['store']}",
               f"    datasets/{version}/ (windows.npz, quarantine.csv, manifest.json)",

@@ -92,3 +92,17 @@ def test_transient_errors_are_retried_with_backoff(minio_store):
 
     assert minio_store._call("test", flaky) == "ok"
     assert len(calls) == 2
+
+
+def test_links_open_without_credentials(store):
+    """A reviewer opens a report from a link: a file URL locally, a presigned GET on S3."""
+    import urllib.request
+
+    store.put_bytes("models/m-1/model_card.md", b"# card")
+    link = store.link("models/m-1/model_card.md")
+    if link.startswith("file://"):
+        assert link.endswith("/models/m-1/model_card.md")
+    else:
+        assert "X-Amz-Signature=" in link and "testing-secret" not in link
+    with urllib.request.urlopen(link) as response:  # no credentials: the link carries the signature
+        assert response.read() == b"# card"
