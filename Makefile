@@ -10,7 +10,11 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check
+.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check images
+
+# Image names come from the configuration (cluster.runtime_image, cluster.firmware_builder_image).
+RUNTIME_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(Config().cluster.runtime_image)" 2>/dev/null)
+BUILDER_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(Config().cluster.firmware_builder_image)" 2>/dev/null)
 
 # Debian's cross toolchain and QEMU, for the firmware's host, Cortex-M4 and QEMU tests.
 # Installed where this runs as root with apt (CI, a fresh machine); elsewhere those tests skip and say why.
@@ -53,6 +57,12 @@ bench: $(STAMP)
 # Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
 manifests-check: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash manifests/check.sh
+
+# The runtime image (every component) and the firmware builder image; needs a Docker engine.
+images: $(STAMP)
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine answers here (docker info failed); build on a machine with one"; exit 1; }
+	docker build -f manifests/runtime.Dockerfile -t $(RUNTIME_IMAGE) .
+	docker build -f firmware/Dockerfile -t $(BUILDER_IMAGE) .
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check components pipelines tests

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from components.runtime import FIRMWARE_BUILDER_IMAGE, RUNTIME_IMAGE
+
 
 class ConfigError(ValueError):
     """A configuration file or value that does not fit the schema."""
@@ -124,6 +126,15 @@ class FirmwareConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """What `tinymlops compile` writes into the pipeline YAML for a cluster."""
+
+    runtime_image: str = RUNTIME_IMAGE
+    firmware_builder_image: str = FIRMWARE_BUILDER_IMAGE
+    store_url: str = "minio://minio-service.kubeflow:9000/tinymlops"
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -131,6 +142,7 @@ class Config:
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

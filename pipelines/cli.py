@@ -125,7 +125,8 @@ def _run(args) -> dict:
 def _compile(args) -> dict:
     from pipelines.local import compile_all
 
-    return {"command": "compile", "written": [str(p) for p in compile_all(Path(args.out))]}
+    config = load_config(args.config) if args.config else None  # None: the cluster's default
+    return {"command": "compile", "written": [str(p) for p in compile_all(Path(args.out), config)]}
 
 
 def _datasets(args) -> dict:

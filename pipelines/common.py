@@ -1,15 +1,36 @@
 """What every task of a tinymlops pipeline shares on the cluster."""
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kfp import dsl, kubernetes
 
-from components.config import Config, FirmwareConfig
+from components.config import ClusterConfig, Config, FirmwareConfig
+from components.runtime import FIRMWARE_BUILDER_IMAGE
 
-# The cluster's store; `tinymlops run` passes the local one instead.
-CLUSTER_STORE = "minio://minio-service.kubeflow:9000/tinymlops"
-# The cluster's builder image has the toolchains: there, promotion waits for built firmware.
-DEFAULT_CONFIG_JSON = dataclasses.replace(Config(), firmware=FirmwareConfig(require_for_promotion=True)).to_json()
+
+def cluster_default() -> Config:
+    """The built-in configuration as a cluster runs it: its builder image has the toolchains,
+    so promotion waits for built firmware."""
+    return dataclasses.replace(Config(), firmware=FirmwareConfig(require_for_promotion=True))
+
+
+# Parameter defaults in the pipeline signatures; `tinymlops compile --config` overrides them
+# and `tinymlops run` passes the local store and configuration instead.
+CLUSTER_STORE = ClusterConfig().store_url
+DEFAULT_CONFIG_JSON = cluster_default().to_json()
+_images = ClusterConfig()  # the images tasks get; set by `compiling_for` while a pipeline compiles
+
+
+@contextmanager
+def compiling_for(cluster: ClusterConfig) -> Iterator[None]:
+    global _images
+    previous, _images = _images, cluster
+    try:
+        yield
+    finally:
+        _images = previous
 # Kubernetes secret holding the store's credentials (see manifests/).
 STORE_SECRET = "tinymlops-minio"
 
@@ -24,6 +45,8 @@ def configure(task: dsl.PipelineTask, display_name: str, *, cache: bool = False,
     Retries with backoff cover transient store and node failures.
     """
     task.set_display_name(display_name)
+    builder = task.component_spec.implementation.container.image == FIRMWARE_BUILDER_IMAGE
+    task.set_container_image(_images.firmware_builder_image if builder else _images.runtime_image)
     task.set_caching_options(cache)
     task.set_cpu_request(cpu).set_cpu_limit(cpu)
     task.set_memory_request(memory).set_memory_limit(memory)

@@ -10,16 +10,25 @@ from components.store import LocalStore, Store
 COMPILED_DIR = Path(__file__).parent / "compiled"
 
 
-def compile_all(out_dir: Path) -> list[Path]:
-    from kfp import compiler
+def compile_all(out_dir: Path, config: Config | None = None) -> list[Path]:
+    """Compile every pipeline for a cluster: images, store and configuration defaults from `config`
+    (default: the built-in configuration as a cluster runs it)."""
+    from kfp import compiler, dsl
 
     from pipelines.catalog import PIPELINES
+    from pipelines.common import cluster_default, compiling_for
 
+    config = config or cluster_default()
+    defaults = {"store_url": config.cluster.store_url, "config_json": config.to_json()}
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, pipeline in PIPELINES.items():
         path = out_dir / f"{name.replace('-', '_')}.yaml"
-        compiler.Compiler().compile(pipeline, str(path))
+        with compiling_for(config.cluster):
+            # A pipeline's graph is built when it is defined: rebuild it so its tasks get these images.
+            spec = pipeline.component_spec
+            rebuilt = dsl.pipeline(name=spec.name, description=spec.description)(pipeline.pipeline_func)
+            compiler.Compiler().compile(rebuilt, str(path), pipeline_parameters=defaults)
         written.append(path)
     return written
 

@@ -166,3 +166,20 @@ def test_ci_workflow_compiles_checks_and_submits_with_secrets_only():
     assert "tinymlops kfp run continuous-training" in steps
     env = workflow["jobs"]["compile-and-submit"]["steps"][-1]["env"]
     assert env["KF_PIPELINES_ENDPOINT"] == "${{ secrets.KF_PIPELINES_ENDPOINT }}"
+
+
+def test_images_and_defaults_come_from_the_configuration_at_compile_time(tmp_path):
+    from components.config import load_config
+
+    path = tmp_path / "cluster.yaml"
+    path.write_text("cluster:\n  runtime_image: registry.example/tinymlops/runtime:1.2.3\n"
+                    "  firmware_builder_image: registry.example/tinymlops/builder:4.5.6\n"
+                    "  store_url: minio://minio.store:9000/fleet-a\n")
+    (training,) = [p for p in compile_all(tmp_path / "out", load_config(path)) if p.stem == "continuous_training"]
+    spec = next(yaml.safe_load_all(training.read_text()))
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {"registry.example/tinymlops/runtime:1.2.3", "registry.example/tinymlops/builder:4.5.6"}
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert inputs["store_url"]["defaultValue"] == "minio://minio.store:9000/fleet-a"
+    assert json.loads(inputs["config_json"]["defaultValue"])["cluster"]["store_url"] == "minio://minio.store:9000/fleet-a"
+    assert all("defaultValue" in p for p in inputs.values())  # a rerun from the KFP UI needs no typing
