@@ -51,8 +51,10 @@ firmware-toolchain:
 compile: $(STAMP)
 	$(VENV)/bin/tinymlops compile
 
+# Data path and model (about 3 min), then drift detection over 100 seeded trials (about 20 min).
 bench: $(STAMP)
 	$(PY) -m tests.bench --out bench.json
+	$(PY) -m tests.bench_drift --trials 100 --out bench_drift.json
 
 # Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
 manifests-check: $(STAMP)

@@ -218,3 +218,43 @@ def write_simulation(store: Store, uploads: list[Upload], truth: list[tuple[str,
     if not store.exists(key):
         store.put_bytes(key, truth_csv.encode())
     return written
+
+
+def simulate_arrays(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 100,
+                    seed: int = 0, truth: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows `simulate` would upload, as arrays, without writing or parsing CSV.
+
+    Returns (x float32 [N, T, C], labels str [N], device_ids str [N]) in upload order, equal to the uploads
+    parsed through the contract (values rounded to the CSV's 4 decimals). Labels are as uploaded ("" for the
+    unlabelled data-drift scenario) unless `truth`, which gives the oracle's labels. Draws the same random
+    numbers in the same order as `simulate`, so the same arguments give the same windows.
+    """
+    if scenario not in SCENARIOS:
+        raise SimulatorError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
+    unknown = [c for c in config.channel_names if c not in IMU_CHANNELS]
+    classes = [c for c in config.class_names if c not in GESTURES]
+    if unknown or classes:
+        raise SimulatorError(f"the simulator makes channels {IMU_CHANNELS} and classes {GESTURES}; "
+                             f"the configuration asks for channels {unknown} / classes {classes}")
+    columns = [IMU_CHANNELS.index(c) for c in config.channel_names]
+    ranges = np.array([[c.min, c.max] for c in config.channels])
+    rng = np.random.default_rng([seed, SCENARIOS.index(scenario)])
+    fleet = make_fleet(scenario, devices, np.random.default_rng(seed))
+    t = np.arange(config.window_length) / config.sample_rate_hz
+    labelled = scenario != "data-drift"
+    xs, labels, device_ids = [], [], []
+    for device in fleet:
+        for _ in range(windows_per_device):
+            gesture = config.class_names[rng.integers(len(config.class_names))]
+            acc, gyro = _motion(gesture, t, device, rng)
+            pose = rotation(*np.deg2rad(rng.normal(0, 12, size=3)))
+            values = np.clip(_sense(acc, gyro, device, pose, rng)[:, columns], ranges[:, 0], ranges[:, 1])
+            label = CONCEPT_REMAP.get(gesture, gesture) if device.concept_drifted else gesture
+            if label not in config.class_names:
+                label = gesture
+            rng.integers(0, 200)  # simulate() draws the window's start time here
+            xs.append(np.array([[float(f"{v:.4f}") for v in row] for row in values], dtype=np.float32))
+            labels.append(label if (labelled or truth) else "")
+            device_ids.append(device.device_id)
+    x = np.stack(xs) if xs else np.zeros((0, config.window_length, len(columns)), dtype=np.float32)
+    return x, np.array(labels, dtype=str), np.array(device_ids, dtype=str)

@@ -1,0 +1,20 @@
+"""Drift detection: per-window features, a device-level data-drift test, a concept-drift test, the decision."""
+
+from components.detect_drift.core import (
+    ConceptDriftResult,
+    DataDriftResult,
+    DriftConfig,
+    decide,
+    detect_concept_drift,
+    detect_data_drift,
+    evidently_default_drift,
+    evidently_report,
+    tfdv_drift,
+)
+from components.detect_drift.features import feature_frame, feature_names, window_features
+
+__all__ = [
+    "ConceptDriftResult", "DataDriftResult", "DriftConfig", "decide", "detect_concept_drift", "detect_data_drift",
+    "evidently_default_drift", "evidently_report", "feature_frame", "feature_names", "tfdv_drift",
+    "window_features",
+]

@@ -1,0 +1,368 @@
+"""Data drift and concept drift, decided with tests that respect the fleet's structure.
+
+Windows are clustered by device: every device has its own tilt, gains, offsets, biases and noise, so two
+fleets of the same hardware differ far more than window-level noise suggests. A window-level two-sample test
+(KS, Wasserstein, ...) then flags "drift" whenever the new windows come from other devices. Here devices are
+the exchangeable units under the null hypothesis:
+
+- data drift: each device is summarised by the mean of each per-window feature; a Welch t statistic compares
+  reference and new device means per feature, and its null distribution comes from permuting whole devices
+  between the two groups. The family-wise error over all features is controlled with the Westfall-Young
+  step-down maxT procedure on the same permutations (it uses the features' correlation, unlike Holm).
+  Drift is declared when any feature's adjusted p-value is below `alpha_data`.
+- concept drift: the production model's accuracy on newly labelled windows against its holdout accuracy,
+  one-sided, with the new accuracy's variance estimated by device (cluster-robust) and a tolerated margin;
+  per-device and per-class breakdowns use exact binomial tests with Holm correction, and a device far below
+  expectation also counts as drift (the two routes Bonferroni-combined at alpha_concept).
+
+TFDV and evidently reports on the per-window features are evidence for people, not the decision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from components.config import DataConfig
+from components.detect_drift.features import feature_names, window_features
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Thresholds of drift detection (to move into components/config.py)."""
+
+    alpha_data: float = 0.01  # family-wise error over all features, per comparison
+    permutations: int = 2000  # device permutations for the data-drift test
+    seed: int = 0
+    alpha_concept: float = 0.01  # one-sided test of an accuracy drop beyond the margin
+    accuracy_margin: float = 0.05  # a drop of at most this much below holdout accuracy is not drift
+    alpha_breakdown: float = 0.05  # family-wise error within the per-device and per-class breakdowns
+    min_devices: int = 2  # fewer devices on either side: no data-drift decision (drifted=False, reason given)
+    tfdv_js_threshold: float = 0.1  # Jensen-Shannon divergence of numeric features (TFDV evidence)
+    tfdv_linf_threshold: float = 0.1  # L-infinity distance of categorical features (TFDV evidence)
+
+
+def _jsonable(value):
+    """Plain Python types for json.dumps (numpy scalars/arrays, NaN as None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------- data drift
+
+
+@dataclass
+class DataDriftResult:
+    drifted: bool
+    method: str
+    features: list[str]
+    p_values: dict[str, float]  # per-feature permutation p-values (two-sided)
+    adjusted_p_values: dict[str, float]  # Westfall-Young step-down maxT (family-wise error)
+    effect_sizes: dict[str, float]  # standardized mean difference of device means (new - reference)
+    drifted_features: list[str]  # adjusted p < alpha, largest |effect| first
+    drifted_share: float
+    reference_devices: int
+    new_devices: int
+    reference_windows: int
+    new_windows: int
+    permutations: int
+    alpha: float
+    note: str = ""
+
+    def top_features(self, k: int = 5) -> list[str]:
+        return self.drifted_features[:k]
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+def _device_means(features: np.ndarray, devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    names, inverse = np.unique(np.asarray(devices, dtype=str), return_inverse=True)
+    sums = np.zeros((len(names), features.shape[1]))
+    np.add.at(sums, inverse, features)
+    counts = np.bincount(inverse, minlength=len(names))
+    return names, sums / counts[:, None]
+
+
+def _welch_t(assign: np.ndarray, means: np.ndarray, sq: np.ndarray, n_new: int, n_ref: int) -> np.ndarray:
+    """Welch t of new-minus-reference device means for each row of a 0/1 assignment matrix [B, D] -> [B, K]."""
+    s_new, q_new = assign @ means, assign @ sq
+    s_all, q_all = means.sum(0), sq.sum(0)
+    s_ref, q_ref = s_all - s_new, q_all - q_new
+    m_new, m_ref = s_new / n_new, s_ref / n_ref
+    v_new = np.maximum(q_new - n_new * m_new ** 2, 0.0) / max(n_new - 1, 1)
+    v_ref = np.maximum(q_ref - n_ref * m_ref ** 2, 0.0) / max(n_ref - 1, 1)
+    scale = np.abs(means).max(0) + 1e-12  # guard against a zero variance (a constant feature)
+    return (m_new - m_ref) / np.sqrt(v_new / n_new + v_ref / n_ref + (1e-9 * scale) ** 2)
+
+
+def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndarray, new_devices: np.ndarray,
+                      config: DriftConfig = DriftConfig(), data: DataConfig | None = None) -> DataDriftResult:
+    """Device-level permutation test of per-feature device means, FWER-controlled across features.
+
+    `ref_x`/`new_x` are raw windows [N, T, C] in the configured channels (`data`, default DataConfig()).
+    A device id present on both sides is treated as two units (its old and new windows).
+    Deterministic for a given `config.seed`.
+    """
+    data = data or DataConfig()
+    names = feature_names(data.channel_names)
+    ref_ids, ref_means = _device_means(window_features(ref_x, data.sample_rate_hz), ref_devices)
+    new_ids, new_means = _device_means(window_features(new_x, data.sample_rate_hz), new_devices)
+    n_ref, n_new = len(ref_ids), len(new_ids)
+    base = dict(method="device-permutation Welch t, Westfall-Young step-down maxT", features=names,
+                reference_devices=n_ref, new_devices=n_new, reference_windows=len(ref_x),
+                new_windows=len(new_x), alpha=config.alpha_data)
+    pooled_sd = np.sqrt(((n_ref - 1) * ref_means.var(0, ddof=1) + (n_new - 1) * new_means.var(0, ddof=1))
+                        / max(n_ref + n_new - 2, 1)) if min(n_ref, n_new) >= 2 else np.full(len(names), np.nan)
+    effect = (new_means.mean(0) - ref_means.mean(0)) / np.where(pooled_sd > 0, pooled_sd, np.nan)
+    if min(n_ref, n_new) < max(config.min_devices, 2):
+        ones = {n: 1.0 for n in names}
+        return DataDriftResult(drifted=False, p_values=ones, adjusted_p_values=ones,
+                               effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=[],
+                               drifted_share=0.0, permutations=0,
+                               note=f"too few devices for a device-level test ({n_ref} reference, {n_new} new; "
+                                    f"need {max(config.min_devices, 2)} each)", **base)
+    means = np.concatenate([ref_means, new_means])
+    sq = means ** 2
+    d = n_ref + n_new
+    observed = np.zeros((1, d))
+    observed[0, n_ref:] = 1.0
+    rng = np.random.default_rng(config.seed)
+    b = config.permutations
+    keys = rng.random((b, d))
+    perms = np.zeros((b, d))
+    np.put_along_axis(perms, np.argsort(keys, axis=1)[:, :n_new], 1.0, axis=1)  # n_new devices drawn as "new"
+    t_obs = np.abs(_welch_t(observed, means, sq, n_new, n_ref))[0]
+    t_perm = np.abs(_welch_t(np.concatenate([observed, perms]), means, sq, n_new, n_ref))  # [B+1, K], incl. observed
+    raw = (t_perm >= t_obs - 1e-12).mean(0)
+    order = np.argsort(-t_obs)
+    successive_max = np.maximum.accumulate(t_perm[:, order][:, ::-1], axis=1)[:, ::-1]
+    adjusted_sorted = np.maximum.accumulate((successive_max >= t_obs[order] - 1e-12).mean(0))
+    adjusted = np.empty_like(adjusted_sorted)
+    adjusted[order] = adjusted_sorted
+    hits = [names[j] for j in np.argsort(-np.nan_to_num(np.abs(effect), nan=np.inf)) if adjusted[j] < config.alpha_data]
+    possible = math.comb(d, n_new)
+    note = ""
+    if possible < 1 / config.alpha_data:
+        note = f"only {possible} distinct device assignments: the smallest attainable p-value is 1/{possible}"
+    return DataDriftResult(drifted=bool(hits), p_values=dict(zip(names, raw.tolist(), strict=True)),
+                           adjusted_p_values=dict(zip(names, adjusted.tolist(), strict=True)),
+                           effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=hits,
+                           drifted_share=len(hits) / len(names), permutations=b, note=note, **base)
+
+
+# -------------------------------------------------------------------------------------------- concept drift
+
+
+@dataclass
+class ConceptDriftResult:
+    drifted: bool
+    method: str
+    accuracy: float  # production model on the newly labelled windows
+    windows: int
+    devices: int
+    holdout_accuracy: float
+    holdout_windows: int
+    margin: float
+    z: float
+    p_value: float  # Bonferroni combination of the pooled test and the Holm-adjusted per-device minimum
+    alpha: float
+    p_pooled: float  # one-sided: pooled new accuracy < holdout accuracy - margin (device-clustered)
+    p_devices: float  # smallest Holm-adjusted per-device p (exact binomial, H0: accuracy >= holdout - margin)
+    per_device: dict[str, dict]  # {device: {windows, correct, accuracy, p_value, adjusted_p_value}}
+    per_class: dict[str, dict]
+    worse_devices: list[str]  # significantly below holdout - margin (Holm, alpha_breakdown)
+    worse_classes: list[str]
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    if not len(p):
+        return p
+    order = np.argsort(p)
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
+
+
+def _breakdown(keys: np.ndarray, correct: np.ndarray, expected: float, alpha: float) -> tuple[dict, list[str]]:
+    names = sorted({str(k) for k in keys})
+    rows, raw = {}, []
+    for name in names:
+        hit = correct[keys == name]
+        p = stats.binomtest(int(hit.sum()), len(hit), min(max(expected, 0.0), 1.0), alternative="less").pvalue
+        rows[name] = {"windows": int(len(hit)), "correct": int(hit.sum()), "accuracy": float(hit.mean())}
+        raw.append(p)
+    adjusted = _holm(np.array(raw))
+    for name, p, q in zip(names, raw, adjusted, strict=True):
+        rows[name].update(p_value=float(p), adjusted_p_value=float(q))
+    worse = sorted((n for n in names if rows[n]["adjusted_p_value"] < alpha), key=lambda n: rows[n]["accuracy"])
+    return rows, worse
+
+
+def _predict(model, groups, x: np.ndarray) -> np.ndarray:
+    if callable(model):  # e.g. a float Keras model wrapped as x -> scores
+        return np.asarray(model(x)).argmax(1)
+    from components.int8_model import Int8Model
+
+    return Int8Model(model, groups).run_reference(x).argmax(1)
+
+
+def detect_concept_drift(model_tflite, groups, new_x: np.ndarray, new_y: np.ndarray, new_devices: np.ndarray,
+                         holdout_accuracy: float, holdout_n: int, config: DriftConfig = DriftConfig(),
+                         class_names: tuple[str, ...] | None = None) -> ConceptDriftResult:
+    """Is the production model's accuracy on newly labelled windows significantly below its holdout accuracy?
+
+    `model_tflite`: the production int8 .tflite (bytes, run in TFLite's reference kernels, bit-exact with
+    TFLM) or a callable x -> scores [N, K]. `groups`: components.features.input_groups(data).
+    `new_y`: class indices (-1 = unlabelled, ignored). H0: accuracy >= holdout_accuracy - margin. The new
+    accuracy's standard error is cluster-robust by device (never below the binomial one), the holdout's is
+    binomial; the statistic is referred to a t distribution with (devices - 1) degrees of freedom. Drift is also
+    declared when some device alone is significantly below holdout - margin (exact binomial, Holm over devices);
+    the two routes are combined with Bonferroni, so the decision's level is alpha_concept.
+    """
+    new_y = np.asarray(new_y)
+    keep = new_y >= 0
+    x, y, devices = np.asarray(new_x)[keep], new_y[keep], np.asarray(new_devices, dtype=str)[keep]
+    expected = holdout_accuracy - config.accuracy_margin
+    method = "one-sided device-clustered accuracy test vs holdout - margin"
+    if not len(y):
+        return ConceptDriftResult(False, method, float("nan"), 0, 0, holdout_accuracy, holdout_n,
+                                  config.accuracy_margin, float("nan"), 1.0, config.alpha_concept, 1.0, 1.0, {}, {},
+                                  [], [],
+                                  note="no labelled windows")
+    correct = (_predict(model_tflite, groups, x) == y).astype(float)
+    n, acc = len(y), float(correct.mean())
+    ids, inverse = np.unique(devices, return_inverse=True)
+    n_d = np.bincount(inverse, minlength=len(ids)).astype(float)
+    c_d = np.bincount(inverse, weights=correct, minlength=len(ids))
+    k = len(ids)
+    var_cluster = k / (k - 1) * float(((c_d - acc * n_d) ** 2).sum()) / n ** 2 if k > 1 else 0.0
+    var_new = max(var_cluster, acc * (1 - acc) / n, 0.25 / n ** 2)
+    var_holdout = holdout_accuracy * (1 - holdout_accuracy) / max(holdout_n, 1)
+    z = (expected - acc) / math.sqrt(var_new + var_holdout)
+    p_pooled = float(stats.t.sf(z, df=k - 1) if k > 1 else stats.norm.sf(z))
+    per_device, worse_devices = _breakdown(devices, correct, expected, config.alpha_breakdown)
+    # Concept drift may hit part of the fleet only: a few devices far below expectation are drift even when the
+    # pooled, cluster-robust test has too few devices for power. Both routes at alpha/2 (Bonferroni).
+    p_devices = min(row["adjusted_p_value"] for row in per_device.values())
+    p = min(1.0, 2 * min(p_pooled, p_devices))
+    class_keys = np.array([class_names[i] if class_names else str(i) for i in y])
+    per_class, worse_classes = _breakdown(class_keys, correct, expected, config.alpha_breakdown)
+    note = "" if k > 1 else "one device only: no cluster-robust variance, binomial variance used"
+    return ConceptDriftResult(p < config.alpha_concept, method, acc, n, k, float(holdout_accuracy), int(holdout_n),
+                              config.accuracy_margin, float(z), p, config.alpha_concept, p_pooled, p_devices,
+                              per_device, per_class,
+                              worse_devices, worse_classes, note)
+
+
+# ------------------------------------------------------------------------------------------------- evidence
+
+
+def tfdv_drift(ref_frame: pd.DataFrame, new_frame: pd.DataFrame, config: DriftConfig = DriftConfig()) -> dict:
+    """TFDV drift comparators on per-window feature frames: Jensen-Shannon for numeric, L-infinity for strings.
+
+    Returns {"drifted_features": [...], "measurements": {feature: {"type", "value", "threshold"}},
+    "anomalies": {feature: description}}. Evidence only: window-level, so it also fires on new devices.
+    """
+    import tensorflow_data_validation as tfdv
+
+    ref_stats = tfdv.generate_statistics_from_dataframe(ref_frame)
+    new_stats = tfdv.generate_statistics_from_dataframe(new_frame)
+    schema = tfdv.infer_schema(ref_stats)
+    for column in ref_frame.columns:
+        feature = tfdv.get_feature(schema, column)
+        if pd.api.types.is_numeric_dtype(ref_frame[column]):
+            feature.drift_comparator.jensen_shannon_divergence.threshold = config.tfdv_js_threshold
+        else:
+            feature.drift_comparator.infinity_norm.threshold = config.tfdv_linf_threshold
+            if feature.HasField("domain"):  # a new device id is drift evidence, not a schema error here
+                for i in reversed(range(len(schema.string_domain))):
+                    if schema.string_domain[i].name == feature.domain:
+                        del schema.string_domain[i]
+                feature.ClearField("domain")
+    anomalies = tfdv.validate_statistics(new_stats, schema, previous_statistics=ref_stats)
+    measurements = {}
+    for info in anomalies.drift_skew_info:
+        name = ".".join(info.path.step)
+        for m in info.drift_measurements:
+            kind = {1: "L_INFTY", 2: "JENSEN_SHANNON_DIVERGENCE", 3: "NORMALIZED_ABSOLUTE_DIFFERENCE"}.get(
+                m.type, str(m.type))
+            measurements[name] = {"type": kind, "value": float(m.value), "threshold": float(m.threshold)}
+    drifted = sorted(n for n, m in measurements.items() if m["value"] > m["threshold"])
+    return {"drifted_features": drifted, "drifted_share": len(drifted) / max(len(ref_frame.columns), 1),
+            "measurements": measurements,
+            "anomalies": {k: v.description for k, v in anomalies.anomaly_info.items()}}
+
+
+def _evidently_columns(snapshot) -> tuple[dict, float]:
+    """Per-column drift from an evidently 0.7 snapshot's dict: {column: {method, value, threshold, drifted}}."""
+    columns, share = {}, float("nan")
+    for metric in snapshot.dict()["metrics"]:
+        cfg = metric.get("config", {})
+        if cfg.get("type", "").endswith("DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+        elif cfg.get("type", "").endswith("ValueDrift"):
+            method, value, threshold = cfg.get("method", ""), float(metric["value"]), float(cfg["threshold"])
+            # p-value tests drift below the threshold, distances at or above it
+            drifted = value < threshold if "p_value" in method else value >= threshold
+            columns[cfg["column"]] = {"method": method, "value": value, "threshold": threshold, "drifted": drifted}
+    return columns, share
+
+
+def evidently_report(ref_frame: pd.DataFrame, new_frame: pd.DataFrame, path_html: str) -> dict:
+    """evidently's DataDriftPreset on the per-window features, saved as HTML; a small summary dict."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    numeric = [c for c in ref_frame.columns if pd.api.types.is_numeric_dtype(ref_frame[c])]
+    snapshot = Report([DataDriftPreset(columns=numeric)]).run(new_frame[numeric], ref_frame[numeric])
+    snapshot.save_html(str(path_html))
+    columns, share = _evidently_columns(snapshot)
+    return {"html": str(path_html), "drifted_share": share, "dataset_drift": bool(share >= 0.5),
+            "drifted_features": sorted(c for c, v in columns.items() if v["drifted"]), "columns": columns}
+
+
+def evidently_default_drift(ref_frame: pd.DataFrame, new_frame: pd.DataFrame) -> bool:
+    """evidently's DataDriftPreset with default settings: dataset drift when >= half the columns drift."""
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    numeric = [c for c in ref_frame.columns if pd.api.types.is_numeric_dtype(ref_frame[c])]
+    _, share = _evidently_columns(Report([DataDriftPreset()]).run(new_frame[numeric], ref_frame[numeric]))
+    return bool(share >= 0.5)  # DataDriftPreset's default drift_share
+
+
+# ------------------------------------------------------------------------------------------------- decision
+
+
+def decide(data: DataDriftResult | None, concept: ConceptDriftResult | None,
+           extra: dict | None = None) -> tuple[str, dict]:
+    """"none" | "data" | "concept" | "data+concept", and the evidence as a JSON-serialisable dict."""
+    is_data = bool(data and data.drifted)
+    is_concept = bool(concept and concept.drifted)
+    kind = {(False, False): "none", (True, False): "data", (False, True): "concept",
+            (True, True): "data+concept"}[(is_data, is_concept)]
+    evidence = {"decision": kind, "data_drift": data.to_dict() if data else None,
+                "concept_drift": concept.to_dict() if concept else None, **_jsonable(extra or {})}
+    json.dumps(evidence)  # fail here, not in the caller, if anything is not serialisable
+    return kind, evidence
