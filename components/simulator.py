@@ -154,9 +154,17 @@ def _sense(acc_world, gyro_world, device: Device, pose: np.ndarray, rng: np.rand
     return np.concatenate([accel, gyro], axis=1)
 
 
-def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 100,
-             seed: int = 0) -> tuple[list[Upload], list[tuple[str, str, str]]]:
-    """Uploads for a fleet, and the ground truth (device_id, window_id, label) of every window."""
+@dataclass(frozen=True)
+class _SimulatedWindow:
+    device_id: str
+    index: int  # the window's number on its device
+    start_ms: int
+    values: np.ndarray  # [T, C], configured channels, clipped to their ranges
+    label: str  # ground truth (the label as this device's app now assigns it)
+
+
+def _simulated_windows(scenario: str, config: DataConfig, devices: int, windows_per_device: int, seed: int):
+    """Every simulated window, device by device; the one source of `simulate` and `simulate_arrays`."""
     if scenario not in SCENARIOS:
         raise SimulatorError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
     unknown = [c for c in config.channel_names if c not in IMU_CHANNELS]
@@ -170,11 +178,7 @@ def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_pe
     # The fleet's traits depend on the seed only, so concept-drift shows the baseline's devices.
     fleet = make_fleet(scenario, devices, np.random.default_rng(seed))
     t = np.arange(config.window_length) / config.sample_rate_hz
-    step_ms = 1000.0 / config.sample_rate_hz
-    labelled = scenario != "data-drift"
-    uploads, truth = [], []
     for device in fleet:
-        records = []
         for k in range(windows_per_device):
             gesture = config.class_names[rng.integers(len(config.class_names))]
             acc, gyro = _motion(gesture, t, device, rng)
@@ -183,13 +187,26 @@ def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_pe
             label = CONCEPT_REMAP.get(gesture, gesture) if device.concept_drifted else gesture
             if label not in config.class_names:
                 label = gesture
-            window_id = f"{scenario}-s{seed}-{k:05d}"
-            truth.append((device.device_id, window_id, label))
             start_ms = 10_000 + k * 1500 + int(rng.integers(0, 200))
-            records.append((window_id, start_ms, values, label if labelled else ""))
+            yield _SimulatedWindow(device.device_id, k, start_ms, values, label)
+
+
+def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 100,
+             seed: int = 0) -> tuple[list[Upload], list[tuple[str, str, str]]]:
+    """Uploads for a fleet, and the ground truth (device_id, window_id, label) of every window."""
+    step_ms = 1000.0 / config.sample_rate_hz
+    labelled = scenario != "data-drift"
+    by_device: dict[str, list] = {}
+    truth = []
+    for w in _simulated_windows(scenario, config, devices, windows_per_device, seed):
+        window_id = f"{scenario}-s{seed}-{w.index:05d}"
+        truth.append((w.device_id, window_id, w.label))
+        by_device.setdefault(w.device_id, []).append((window_id, w.start_ms, w.values, w.label if labelled else ""))
+    uploads = []
+    for device_id, records in by_device.items():
         for part in range(0, len(records), WINDOWS_PER_FILE):
-            body = _to_csv(device.device_id, records[part:part + WINDOWS_PER_FILE], step_ms, config)
-            key = f"incoming/{device.device_id}/{scenario}-s{seed}-{part // WINDOWS_PER_FILE:03d}.csv"
+            body = _to_csv(device_id, records[part:part + WINDOWS_PER_FILE], step_ms, config)
+            key = f"incoming/{device_id}/{scenario}-s{seed}-{part // WINDOWS_PER_FILE:03d}.csv"
             uploads.append(Upload(key, body))
     return uploads, truth
 
@@ -226,35 +243,15 @@ def simulate_arrays(scenario: str, config: DataConfig, *, devices: int = 12, win
 
     Returns (x float32 [N, T, C], labels str [N], device_ids str [N]) in upload order, equal to the uploads
     parsed through the contract (values rounded to the CSV's 4 decimals). Labels are as uploaded ("" for the
-    unlabelled data-drift scenario) unless `truth`, which gives the oracle's labels. Draws the same random
-    numbers in the same order as `simulate`, so the same arguments give the same windows.
+    unlabelled data-drift scenario) unless `truth`, which gives the oracle's labels. The same arguments give
+    the same windows as `simulate`: both come from `_simulated_windows`.
     """
-    if scenario not in SCENARIOS:
-        raise SimulatorError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
-    unknown = [c for c in config.channel_names if c not in IMU_CHANNELS]
-    classes = [c for c in config.class_names if c not in GESTURES]
-    if unknown or classes:
-        raise SimulatorError(f"the simulator makes channels {IMU_CHANNELS} and classes {GESTURES}; "
-                             f"the configuration asks for channels {unknown} / classes {classes}")
-    columns = [IMU_CHANNELS.index(c) for c in config.channel_names]
-    ranges = np.array([[c.min, c.max] for c in config.channels])
-    rng = np.random.default_rng([seed, SCENARIOS.index(scenario)])
-    fleet = make_fleet(scenario, devices, np.random.default_rng(seed))
-    t = np.arange(config.window_length) / config.sample_rate_hz
     labelled = scenario != "data-drift"
     xs, labels, device_ids = [], [], []
-    for device in fleet:
-        for _ in range(windows_per_device):
-            gesture = config.class_names[rng.integers(len(config.class_names))]
-            acc, gyro = _motion(gesture, t, device, rng)
-            pose = rotation(*np.deg2rad(rng.normal(0, 12, size=3)))
-            values = np.clip(_sense(acc, gyro, device, pose, rng)[:, columns], ranges[:, 0], ranges[:, 1])
-            label = CONCEPT_REMAP.get(gesture, gesture) if device.concept_drifted else gesture
-            if label not in config.class_names:
-                label = gesture
-            rng.integers(0, 200)  # simulate() draws the window's start time here
-            xs.append(np.array([[float(f"{v:.4f}") for v in row] for row in values], dtype=np.float32))
-            labels.append(label if (labelled or truth) else "")
-            device_ids.append(device.device_id)
-    x = np.stack(xs) if xs else np.zeros((0, config.window_length, len(columns)), dtype=np.float32)
+    for w in _simulated_windows(scenario, config, devices, windows_per_device, seed):
+        # Through the CSV's text form, so the values equal an upload parsed through the contract.
+        xs.append(np.array([[float(f"{v:.4f}") for v in row] for row in w.values], dtype=np.float32))
+        labels.append(w.label if (labelled or truth) else "")
+        device_ids.append(w.device_id)
+    x = np.stack(xs) if xs else np.zeros((0, config.window_length, len(config.channels)), dtype=np.float32)
     return x, np.array(labels, dtype=str), np.array(device_ids, dtype=str)

@@ -58,12 +58,9 @@ def model_data_files(tflite: bytes) -> dict[str, str]:
     return {"model_data.h": header, "model_data.cc": source}
 
 
-def model_settings(tflite: bytes, config: Config, arena_bytes: int) -> str:
+def model_settings(int8: Int8Model, sha: str, ops: list[str], config: Config, arena_bytes: int) -> str:
     data = config.data
-    groups = input_groups(data)
-    int8 = Int8Model(tflite, groups)
-    sha = hashlib.sha256(tflite).hexdigest()
-    ops = list(dict.fromkeys(int8.ops))
+    groups = int8.groups
     arena = -(-(arena_bytes + config.firmware.arena_margin_bytes) // 16) * 16  # round up to 16
     lines = [HEADER.format(sha=sha), "#ifndef TINYMLOPS_MODEL_SETTINGS_H_", "#define TINYMLOPS_MODEL_SETTINGS_H_", "",
              "namespace model_settings {", "",
@@ -100,10 +97,7 @@ def model_settings(tflite: bytes, config: Config, arena_bytes: int) -> str:
     return "\n".join(lines)
 
 
-def model_ops(tflite: bytes, groups_config: Config) -> str:
-    int8 = Int8Model(tflite, input_groups(groups_config.data))
-    sha = hashlib.sha256(tflite).hexdigest()
-    ops = list(dict.fromkeys(int8.ops))
+def model_ops(sha: str, ops: list[str]) -> str:
     body = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{resolver_method(op)}());  // {op}" for op in ops)
     return (HEADER.format(sha=sha) + "#ifndef TINYMLOPS_MODEL_OPS_H_\n#define TINYMLOPS_MODEL_OPS_H_\n\n"
             '#include "model_settings.h"\n#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"\n\n'
@@ -115,6 +109,9 @@ def model_ops(tflite: bytes, groups_config: Config) -> str:
 
 def export_c_array(tflite: bytes, config: Config, arena_bytes: int) -> dict[str, bytes]:
     """All generated files, by name."""
-    files = {**model_data_files(tflite), "model_settings.h": model_settings(tflite, config, arena_bytes),
-             "model_ops.h": model_ops(tflite, config)}
+    int8 = Int8Model(tflite, input_groups(config.data))
+    sha = hashlib.sha256(tflite).hexdigest()
+    ops = list(dict.fromkeys(int8.ops))  # unique, in order of first use
+    files = {**model_data_files(tflite), "model_settings.h": model_settings(int8, sha, ops, config, arena_bytes),
+             "model_ops.h": model_ops(sha, ops)}
     return {name: text.encode() for name, text in sorted(files.items())}
