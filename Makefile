@@ -29,11 +29,19 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Simulated fleet (synthetic data) -> drift-monitor -> continuous-training, under kfp.local.
+# The product's story on the embedded default (a local store, synthetic data); rerunning adds nothing new.
 run: $(STAMP)
+	@echo "== 1/5 a fleet of 12 simulated devices uploads gesture windows (synthetic data)"
 	$(VENV)/bin/tinymlops simulate --scenario baseline
-	$(VENV)/bin/tinymlops run drift-monitor
-	$(VENV)/bin/tinymlops run continuous-training
+	@echo "== 2/5 monitor: ingest, validate, detect drift; no model in production yet -> first training run"
+	$(VENV)/bin/tinymlops monitor
+	@echo "== 3/5 the world shifts: on the 2 devices in 5 worn turned round, the app now names motions differently"
+	$(VENV)/bin/tinymlops simulate --scenario concept-drift
+	@echo "== 4/5 monitor: detects and classifies the drift -> relabel queue, oracle labels, retrain, evaluate, promote"
+	$(VENV)/bin/tinymlops monitor
+	@echo "== 5/5 before and after"
 	$(VENV)/bin/tinymlops models list
+	$(VENV)/bin/tinymlops report
 
 test: $(STAMP) firmware-toolchain
 	$(PY) -m pytest -q

@@ -126,6 +126,48 @@ class FirmwareConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """Thresholds of drift detection (components/detect_drift)."""
+
+    # Family-wise error over all features, per comparison: 0.005 leaves room under the product's 1%
+    # false-alarm target (the device-level test is conservative, but 100 trials are a coarse measure).
+    alpha_data: float = 0.005
+    permutations: int = 2000  # device permutations for the data-drift test
+    seed: int = 0
+    alpha_concept: float = 0.01  # one-sided test of an accuracy drop beyond the margin
+    accuracy_margin: float = 0.05  # a drop of at most this much below holdout accuracy is not drift
+    alpha_breakdown: float = 0.05  # family-wise error within the per-device and per-class breakdowns
+    min_devices: int = 2  # fewer devices on either side: no data-drift decision (drifted=False, reason given)
+    tfdv_js_threshold: float = 0.1  # Jensen-Shannon divergence of numeric features (TFDV evidence)
+    tfdv_linf_threshold: float = 0.1  # L-infinity distance of categorical features (TFDV evidence)
+    # Prediction drift (evidence): windows scored by the production model, sampled beyond this many.
+    prediction_sample: int = 20_000
+    # TFDV and evidently reports (evidence for people) on at most this many windows per side.
+    evidence_sample: int = 5_000
+
+
+@dataclass(frozen=True)
+class LabellingConfig:
+    """The relabel queue: how many windows a person (or the demo's oracle) is asked to label."""
+
+    data_drift_budget: int = 300  # new unlabelled windows, by uncertainty and diversity
+    concept_drift_budget: int = 800  # old labelled windows whose stored label is likely stale
+    seed: int = 0
+    # The simulator's ground truth answers the queue at once. SYNTHETIC: for the embedded
+    # default's demo and the tests only; off on the cluster, where people label.
+    oracle: bool = True
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """When a drift alert starts a continuous-training run."""
+
+    # A second alert for the same data within this time starts no second run.
+    cooldown_hours: float = 6.0
+    trigger_on: tuple[str, ...] = ("data", "concept")
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     """What `tinymlops compile` writes into the pipeline YAML for a cluster."""
 
@@ -142,6 +184,9 @@ class Config:
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    labelling: LabellingConfig = field(default_factory=LabellingConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def to_dict(self) -> dict:
@@ -229,3 +274,14 @@ def _check(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: data.window_length must be >= 2 and data.sample_rate_hz > 0")
     if len(data.class_names) < 2 or len(set(data.class_names)) != len(data.class_names):
         raise ConfigError(f"{where}: data.class_names needs at least 2 unique names")
+    drift = config.drift
+    for name in ("alpha_data", "alpha_concept", "alpha_breakdown"):
+        if not 0 < getattr(drift, name) < 1:
+            raise ConfigError(f"{where}: drift.{name} must be between 0 and 1, got {getattr(drift, name)}")
+    if drift.permutations < 100:
+        raise ConfigError(f"{where}: drift.permutations must be at least 100, got {drift.permutations}")
+    unknown = set(config.monitor.trigger_on) - {"data", "concept"}
+    if unknown:
+        raise ConfigError(f"{where}: monitor.trigger_on may hold 'data' and 'concept', got {sorted(unknown)}")
+    if config.labelling.data_drift_budget < 0 or config.labelling.concept_drift_budget < 0:
+        raise ConfigError(f"{where}: labelling budgets must be >= 0")

@@ -1,9 +1,13 @@
 """Windows in memory (WindowSet) and immutable dataset versions in the store.
 
-A dataset version holds the windows one ingest accepted and names its parent;
-the data a model trains on is a version together with its ancestors
-(`read_lineage`). A version exists once its manifest exists: the manifest is
-written last, so a failed write leaves nothing a reader would see.
+A dataset version holds the windows one ingest accepted (or, for a labels
+version, copies of old windows with their corrected labels) and names its
+parent; the data a model trains on is a version together with its ancestors
+(`read_lineage`). Within a lineage a window is identified by (device_id,
+window_id), and a later version overrides an earlier one: that is how a labels
+version relabels old windows without touching the version that holds them. A
+version exists once its manifest exists: the manifest is written last, so a
+failed write leaves nothing a reader would see.
 
     datasets/<version>/windows.npz      the accepted windows (WindowSet)
     datasets/<version>/quarantine.csv   every rejected row with its reason
@@ -127,8 +131,20 @@ def lineage_versions(store: Store, version: str) -> list[str]:
 
 
 def read_lineage(store: Store, version: str) -> WindowSet:
-    """The version's windows together with all its ancestors' windows, oldest first."""
-    return WindowSet.concat([read_windows(store, v) for v in lineage_versions(store, version)])
+    """The version's windows together with all its ancestors' windows, oldest first.
+
+    One window per (device_id, window_id): its content comes from the newest version in the lineage that
+    holds it, its position from the oldest, so a relabel changes labels without reordering the data.
+    """
+    windows = WindowSet.concat([read_windows(store, v) for v in lineage_versions(store, version)])
+    keys = np.char.add(np.char.add(windows.device_ids.astype(str), "\0"), windows.window_ids.astype(str))
+    # np.unique returns both index lists in the same (sorted-key) order, so they pair up key by key.
+    _, first = np.unique(keys, return_index=True)
+    _, first_from_end = np.unique(keys[::-1], return_index=True)
+    newest = len(keys) - 1 - first_from_end
+    if len(newest) == len(keys):
+        return windows  # no key repeats: nothing overrides anything
+    return windows.select(newest[np.argsort(first, kind="stable")])
 
 
 def write_version(store: Store, version: str, windows: WindowSet,

@@ -19,9 +19,16 @@ Scenarios:
   and twice the noise. Same gestures, same labels; uploaded unlabelled.
 - concept-drift: the baseline devices, same sensors, but on part of the fleet
   the app now maps motions to other labels (a wave now means "circle", ...).
+  That part is the 40% of devices worn turned round (strap reversed: the
+  board's x and y axes point the other way). Every fleet has them; the drift is visible in the
+  signal on purpose, so one model without a device input can learn both
+  mappings after retraining. Their OLD windows' labels are stale too: the
+  meaning changed, not the data.
 
-Ground truth for unlabelled uploads is written under simulator/truth/: the
-demo's labelling oracle, which exists only for the demo and the tests.
+Ground truth is written under simulator/truth/NNNN-<name>.csv, later files
+overriding earlier ones: a concept-drift simulation also writes the new truth
+of the old windows it makes stale. This is the demo's labelling oracle, which
+exists only for the demo and the tests.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class Device:
     gyro_noise: float  # deg/s
     tempo: float  # >1 = faster gestures
     vigour: float  # >1 = larger gestures
+    turned_round: bool = False  # worn turned round: x and y axes reversed
     concept_drifted: bool = False
 
 
@@ -81,12 +89,19 @@ def rotation(roll, pitch, yaw) -> np.ndarray:
     return rz @ ry @ rx
 
 
+def _turned_round(i: int) -> bool:
+    """2 devices in every 5 (CONCEPT_DRIFT_FRACTION), spread over the fleet so every device split has some."""
+    return i % 5 in (1, 3)
+
+
 def make_fleet(scenario: str, devices: int, rng: np.random.Generator) -> list[Device]:
     revision_b = scenario == "data-drift"
     fleet = []
-    drifted = int(np.ceil(CONCEPT_DRIFT_FRACTION * devices)) if scenario == "concept-drift" else 0
     for i in range(devices):
         tilt = np.deg2rad(rng.normal(0, 10, size=3))
+        turned_round = _turned_round(i)
+        if turned_round:  # 180 degrees about the vertical (z) axis: gravity stays on +z
+            tilt[2] += np.pi
         noise = rng.uniform(0.008, 0.02)
         fleet.append(Device(
             device_id=f"dev-{'b' if revision_b else 'a'}{i:03d}",
@@ -100,7 +115,8 @@ def make_fleet(scenario: str, devices: int, rng: np.random.Generator) -> list[De
             gyro_noise=noise * 50 * (2 if revision_b else 1),
             tempo=rng.uniform(0.85, 1.15),
             vigour=rng.uniform(0.8, 1.2),
-            concept_drifted=i < drifted,
+            turned_round=turned_round,
+            concept_drifted=scenario == "concept-drift" and turned_round,
         ))
     return fleet
 
@@ -222,6 +238,32 @@ def _to_csv(device_id: str, records, step_ms: float, config: DataConfig) -> byte
     return out.getvalue().encode()
 
 
+TRUTH_PREFIX = "simulator/truth/"
+
+
+def read_truth(store: Store) -> dict[tuple[str, str], str]:
+    """The oracle's current truth: {(device_id, window_id): label}, later truth files overriding earlier ones."""
+    truth: dict[tuple[str, str], str] = {}
+    for key in sorted(k for k in store.list(TRUTH_PREFIX) if k.endswith(".csv")):
+        rows = csv.DictReader(io.StringIO(store.get_bytes(key).decode("utf-8")))
+        missing = {"device_id", "window_id", "label"} - set(rows.fieldnames or [])
+        if missing:
+            raise SimulatorError(f"{key}: truth file is missing column(s) {sorted(missing)}; "
+                                 f"expected device_id,window_id,label")
+        for row in rows:
+            truth[(row["device_id"], row["window_id"])] = row["label"]
+    return truth
+
+
+def stale_truth(store: Store, scenario: str, devices: int, seed: int) -> list[tuple[str, str, str]]:
+    """After a concept drift, the new truth of OLD windows on the drifted devices: their labels are stale."""
+    if scenario != "concept-drift":
+        return []
+    drifted = {d.device_id for d in make_fleet(scenario, devices, np.random.default_rng(seed)) if d.concept_drifted}
+    return [(device, window, CONCEPT_REMAP.get(label, label)) for (device, window), label in read_truth(store).items()
+            if device in drifted and not window.startswith(scenario) and CONCEPT_REMAP.get(label, label) != label]
+
+
 def write_simulation(store: Store, uploads: list[Upload], truth: list[tuple[str, str, str]],
                      name: str) -> int:
     """Put the uploads in the landing zone (new keys only) and the oracle's truth beside them."""
@@ -230,10 +272,10 @@ def write_simulation(store: Store, uploads: list[Upload], truth: list[tuple[str,
         if not store.exists(upload.key):
             store.put_bytes(upload.key, upload.data)
             written += 1
-    truth_csv = "device_id,window_id,label\n" + "".join(f"{d},{w},{lab}\n" for d, w, lab in truth)
-    key = f"simulator/truth/{name}.csv"
-    if not store.exists(key):
-        store.put_bytes(key, truth_csv.encode())
+    existing = [k for k in store.list(TRUTH_PREFIX) if k.endswith(".csv")]
+    if not any(k.endswith(f"-{name}.csv") for k in existing):  # the same simulation twice adds nothing
+        truth_csv = "device_id,window_id,label\n" + "".join(f"{d},{w},{lab}\n" for d, w, lab in truth)
+        store.put_bytes(f"{TRUTH_PREFIX}{len(existing):04d}-{name}.csv", truth_csv.encode())
     return written
 
 

@@ -5,6 +5,13 @@ Objects appear whole or not at all: the local backend writes a temporary file
 and links it into place; a single S3 PUT is atomic. Versioned objects are
 written with `overwrite=False` and are refused if they exist; only pointers
 (such as the production model) are written with `overwrite=True`.
+
+`put_bytes(key, data, overwrite=False)` is an atomic conditional create on both
+backends (os.link locally, a PUT with `If-None-Match: *` on S3): when writers
+race on one key exactly one succeeds and the rest get ObjectExists, so it can
+serve as a lock (two monitors racing on one alert start exactly one run).
+Writers racing for such a lock should make their bytes unique (e.g. name the
+writer): see MinioStore.put_bytes on retries.
 """
 
 from __future__ import annotations
@@ -173,14 +180,35 @@ class MinioStore:
             self._bucket_ready = True
 
     def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
-        import io
+        from minio.error import S3Error
 
         self._ensure_bucket()
         name = self._key(key)
-        if not overwrite and self.exists(key):
-            raise ObjectExists(f"{self.url}: {key} exists and is immutable")
-        self._call(f"write {name}", lambda: self._client.put_object(
-            self.bucket, name, io.BytesIO(data), len(data)))
+        headers = {"Content-Type": "application/octet-stream"}
+        if not overwrite:
+            # The server refuses the PUT (412) if the key exists: an atomic create, unlike stat-then-put.
+            headers["If-None-Match"] = "*"
+        attempts = 0
+
+        def put() -> None:
+            nonlocal attempts
+            attempts += 1
+            # put_object would send an If-None-Match given in `metadata` as the user header
+            # X-Amz-Meta-If-None-Match and takes no other headers; _put_object, the single PUT it makes
+            # itself for small objects, sends ours as given. A fresh dict each time: signing adds to it.
+            self._client._put_object(self.bucket, name, data, dict(headers))
+
+        try:
+            self._call(f"write {name}", put)
+        except S3Error as exc:
+            if exc.code != "PreconditionFailed":
+                raise
+            # After a transient error the first PUT may have landed before its answer was lost; the retry
+            # then meets our own object. Equal bytes mean it is ours (or identical, which is why lock
+            # writers make their bytes unique), so that counts as success.
+            if attempts > 1 and self.get_bytes(key) == data:
+                return
+            raise ObjectExists(f"{self.url}: {key} exists and is immutable") from None
 
     def get_bytes(self, key: str) -> bytes:
         from minio.error import S3Error

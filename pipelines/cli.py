@@ -54,6 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
     p.set_defaults(handler=_run)
 
+    p = sub.add_parser("monitor", parents=[common],
+                       help="run the drift monitor; on an alert start one continuous-training run")
+    p.add_argument("--submit", action="store_true",
+                   help="start the training run on a cluster through the KFP API (default: locally)")
+    p.add_argument("--host", help="with --submit: KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)")
+    p.add_argument("--experiment", default="tinymlops", help="with --submit: the run's experiment")
+    p.add_argument("--store-url", help="with --submit: the cluster's store for the run (default: the pipeline's)")
+    p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
+    p.set_defaults(handler=_monitor)
+
+    p = sub.add_parser("labels", parents=[common], help="labels from Label Studio: import an export; the demo oracle")
+    p.add_argument("action", choices=["import", "queues", "oracle"])
+    p.add_argument("file", nargs="?", help="import: a Label Studio JSON export; oracle: a queue's tasks.json key")
+    p.add_argument("--base", help="import: the dataset version whose windows are labelled (default: latest)")
+    p.add_argument("--out", help="oracle: where to write the answered export (default: stdout)")
+    p.set_defaults(handler=_labels)
+
+    p = sub.add_parser("report", parents=[common],
+                       help="before/after the last promotion: accuracy on post-drift and baseline holdouts")
+    p.set_defaults(handler=_report)
+
     p = sub.add_parser("compile", parents=[common], help="compile every pipeline to YAML")
     p.add_argument("--out", default=str(COMPILED_DIR))
     p.set_defaults(handler=_compile)
@@ -104,15 +125,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args) -> dict:
-    from components.simulator import simulate, write_simulation
+    from components.simulator import simulate, stale_truth, write_simulation
 
     config = load_config(args.config)
     store = open_store(args.store)
     uploads, truth = simulate(args.scenario, config.data, devices=args.devices,
                               windows_per_device=args.windows_per_device, seed=args.seed)
-    written = write_simulation(store, uploads, truth, f"{args.scenario}-s{args.seed}")
+    # A concept drift also makes the labels of old windows stale: the oracle learns their new truth.
+    stale = stale_truth(store, args.scenario, args.devices, args.seed)
+    written = write_simulation(store, uploads, truth + stale, f"{args.scenario}-s{args.seed}")
     return {"command": "simulate", "scenario": args.scenario, "store": store.url, "synthetic": True,
-            "uploads": len(uploads), "uploads_written": written, "windows": len(truth)}
+            "uploads": len(uploads), "uploads_written": written, "windows": len(truth),
+            "old_windows_now_stale": len(stale)}
 
 
 def _run(args) -> dict:
@@ -120,6 +144,56 @@ def _run(args) -> dict:
 
     store = open_store(args.store)
     return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root))
+
+
+def _monitor(args) -> dict:
+    from pipelines.monitor import monitor, monitor_text
+
+    config, store = load_config(args.config), open_store(args.store)
+    submit = None
+    if args.submit:
+        from pipelines import kfp_api
+
+        host = args.host or os.environ.get(kfp_api.ENDPOINT_ENV)
+        if not host:
+            raise ValueError(f"monitor --submit needs a KFP host: pass --host or set {kfp_api.ENDPOINT_ENV}")
+        client = kfp_api.connect(host)  # fail before monitoring if the cluster is unreachable
+        params = {"config_json": config.to_json(), **({"store_url": args.store_url} if args.store_url else {})}
+
+        def submit() -> dict:
+            return kfp_api.run(client, "continuous-training", args.experiment, params)
+    summary = monitor(store, config, Path(args.pipeline_root), submit=submit)
+    return {**summary, "text": monitor_text(summary)}
+
+
+def _labels(args) -> dict:
+    from components import labels
+
+    config, store = load_config(args.config), open_store(args.store)
+    if args.action == "queues":
+        keys = [k for k in store.list("labels/queues/") if k.endswith("/tasks.json")]
+        return {"command": "labels queues", "queues": keys, "text": "\n".join(keys) or "no relabel queues yet"}
+    if not args.file:
+        raise ValueError(f"labels {args.action} needs FILE")
+    if args.action == "oracle":  # SYNTHETIC: the simulator's ground truth, for the demo and tests only
+        answered = labels.oracle_answer(store, json.loads(store.get_bytes(args.file)))
+        text = json.dumps(answered, indent=1)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            return {"command": "labels oracle", "out": args.out, "tasks": len(answered), "synthetic": True}
+        print(text)
+        return None
+    result = labels.import_labels(store, args.file, Path(args.file).read_bytes(), config, base_version=args.base)
+    return {"command": "labels import", "version": result.version, "parent": result.parent,
+            "counts": result.counts, "already_imported": result.already_imported,
+            "quarantine": f"datasets/{result.version}/quarantine.csv"}
+
+
+def _report(args) -> dict:
+    from pipelines.report import before_after, report_text
+
+    result = before_after(open_store(args.store), load_config(args.config))
+    return {**result, "text": report_text(result)}
 
 
 def _compile(args) -> dict:

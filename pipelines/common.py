@@ -6,14 +6,15 @@ from contextlib import contextmanager
 
 from kfp import dsl, kubernetes
 
-from components.config import ClusterConfig, Config, FirmwareConfig
+from components.config import ClusterConfig, Config, FirmwareConfig, LabellingConfig
 from components.runtime import FIRMWARE_BUILDER_IMAGE
 
 
 def cluster_default() -> Config:
-    """The built-in configuration as a cluster runs it: its builder image has the toolchains,
-    so promotion waits for built firmware."""
-    return dataclasses.replace(Config(), firmware=FirmwareConfig(require_for_promotion=True))
+    """The built-in configuration as a cluster runs it: its builder image has the toolchains, so promotion
+    waits for built firmware; people answer the relabel queue, so the simulator's oracle is off."""
+    return dataclasses.replace(Config(), firmware=FirmwareConfig(require_for_promotion=True),
+                               labelling=LabellingConfig(oracle=False))
 
 
 # Parameter defaults in the pipeline signatures; `tinymlops compile --config` overrides them

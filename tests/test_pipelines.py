@@ -83,8 +83,9 @@ def test_ingest_component_under_kfp_local(kfp_local, store, config, small_baseli
 
 @pytest.mark.slow
 def test_end_to_end_make_run_path(tmp_path, capsys):
-    """make run's path on the default fleet: simulate, drift-monitor, continuous-training; then
-    the production model checked independently, and a blocking anomaly stopping a run."""
+    """make run's story on the default fleet: the monitor trains the first model; concept drift arrives; the
+    monitor detects it, and the run it starts queues stale labels, the oracle answers, and the retrained model
+    is promoted; the before/after report; then a blocking anomaly stopping a run."""
     from components.store import LocalStore
     from pipelines.cli import main
 
@@ -92,33 +93,51 @@ def test_end_to_end_make_run_path(tmp_path, capsys):
     common = ["--store", store, "--json"]
     assert main(["simulate", *common]) == 0
     capsys.readouterr()
-    assert main(["run", "drift-monitor", "--pipeline-root", root, *common]) == 0
-    monitor = _last_json(capsys)
-    assert monitor["counts"]["windows_accepted"] == 1200 and monitor["counts"]["rows_quarantined"] == 0
-    assert monitor["validation"]["anomalies"] == 0 and monitor["validation"]["schema_version"] == "0001"
-
-    assert main(["run", "continuous-training", "--pipeline-root", root, *common]) == 0
-    trained = _last_json(capsys)
+    assert main(["monitor", "--pipeline-root", root, *common]) == 0
+    first = _last_json(capsys)
+    assert first["counts"]["windows_accepted"] == 1200 and first["counts"]["rows_quarantined"] == 0
+    assert first["validation"]["anomalies"] == 0 and first["validation"]["schema_version"] == "0001"
+    assert first["drift"]["decision"] == "none" and first["trigger"]["started"]
+    trained = first["trigger"]["run"]
     assert trained["blessed"] and trained["production"] == trained["model_version"]
     assert trained["int8_accuracy"] >= 0.90
     assert trained["float_accuracy"] - trained["int8_accuracy"] <= 0.01
     assert trained["arena_bytes"] <= 24 * 1024 and trained["tflite_bytes"] <= 32 * 1024
-
     production = LocalStore(store).get_bytes(f"models/{trained['production']}/model.tflite")
     independent = _tflm_accuracy_on_fresh_windows(production)
     assert abs(independent - trained["int8_accuracy"]) <= 0.02
+
+    assert main(["simulate", "--scenario", "concept-drift", *common]) == 0
+    capsys.readouterr()
+    assert main(["monitor", "--pipeline-root", root, *common]) == 0
+    second = _last_json(capsys)
+    assert second["drift"]["decision"] == "concept" and second["trigger"]["reason"] == "concept drift"
+    retrained = second["trigger"]["run"]
+    assert retrained["production"] == retrained["model_version"] != trained["model_version"]
+    assert main(["monitor", "--pipeline-root", root, *common]) == 0  # the same data again: no second run
+    assert not _last_json(capsys)["trigger"]["started"]
+
+    assert main(["report", *common]) == 0
+    report = _last_json(capsys)
+    rows = {row["set"]: row for row in report["table"]}
+    post, baseline = rows["post-drift holdout"], rows["baseline holdout, current labels"]
+    claimed = rows["baseline holdout, labels as the old model was trained"]["before"]
+    assert post["before"] < 0.8 and post["after"] >= 0.90  # the issue's target, on holdout devices
+    assert baseline["after"] >= claimed - 0.02  # at most 2 points lost on the baseline holdout
+    oracle = report["queue"]["oracle_import"]
+    assert oracle["labels_changed"] >= 0.8 * oracle["labels_imported"]
 
     # A person retires the "lift" class in the schema; new uploads still carry it: the run stops.
     text = LocalStore(store).get_bytes("schemas/0001/schema.pbtxt").decode()
     edited = tmp_path / "schema.pbtxt"
     edited.write_text(text.replace('    value: "lift"\n', "", 1))
     assert main(["schema", "push", str(edited), "--note", "retire lift", *common]) == 0
-    assert main(["simulate", "--scenario", "concept-drift", "--devices", "3", "--windows-per-device", "8",
+    assert main(["simulate", "--scenario", "baseline", "--seed", "5", "--devices", "3", "--windows-per-device", "8",
                  *common]) == 0
     capsys.readouterr()
     assert main(["run", "drift-monitor", "--pipeline-root", root, *common]) == 1
     failed = _last_json(capsys)
-    assert failed["failed"] is True and failed["latest_dataset_version"] > monitor["dataset_version"]
+    assert failed["failed"] is True and failed["latest_dataset_version"] > first["dataset_version"]
     assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in failed["validation"]["kinds"]
     assert failed["validation"]["blocking"] >= 1
 

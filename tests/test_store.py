@@ -106,3 +106,73 @@ def test_links_open_without_credentials(store):
         assert "X-Amz-Signature=" in link and "testing-secret" not in link
     with urllib.request.urlopen(link) as response:  # no credentials: the link carries the signature
         assert response.read() == b"# card"
+
+
+def test_create_of_existing_key_is_refused_and_keeps_the_original(store):
+    store.put_bytes("alerts/x/trigger-1.json", b"first", overwrite=False)
+    with pytest.raises(ObjectExists, match="alerts/x/trigger-1.json exists and is immutable"):
+        store.put_bytes("alerts/x/trigger-1.json", b"second", overwrite=False)
+    assert store.get_bytes("alerts/x/trigger-1.json") == b"first"
+
+
+def test_racing_creates_of_one_key_let_exactly_one_writer_win(store):
+    """The lock two monitors rely on: of 8 simultaneous creates, exactly one succeeds."""
+    import threading
+
+    writers = 8
+    barrier = threading.Barrier(writers)
+    outcomes: dict[int, str] = {}
+
+    def write(i: int) -> None:
+        data = f'{{"monitor": {i}}}'.encode()
+        barrier.wait()
+        try:
+            store.put_bytes("alerts/x/trigger-1.json", data, overwrite=False)
+            outcomes[i] = "won"
+        except ObjectExists:
+            outcomes[i] = "exists"
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, outcome in outcomes.items() if outcome == "won"]
+    assert len(outcomes) == writers and len(winners) == 1
+    assert store.get_bytes("alerts/x/trigger-1.json") == f'{{"monitor": {winners[0]}}}'.encode()
+
+
+def test_minio_create_is_refused_by_the_server_not_by_a_prior_stat(minio_store, monkeypatch):
+    """With `exists` blinded, only the conditional PUT (If-None-Match: *) can refuse the second write."""
+    minio_store.put_bytes("alerts/x/trigger-1.json", b"first")
+    monkeypatch.setattr(MinioStore, "exists", lambda self, key: False)
+    with pytest.raises(ObjectExists):
+        minio_store.put_bytes("alerts/x/trigger-1.json", b"second")
+    assert minio_store.get_bytes("alerts/x/trigger-1.json") == b"first"
+
+
+@pytest.mark.parametrize("landed, expect", [(b"mine", "success"), (b"theirs", ObjectExists)], ids=["mine", "theirs"])
+def test_minio_retry_after_lost_answer(minio_store, monkeypatch, landed, expect):
+    """The first PUT times out after an object landed (ours, or a rival's); the retry gets 412.
+
+    Our own bytes mean the first PUT made it: success. A rival's bytes mean we lost the race.
+    """
+    import urllib3
+
+    real_put = minio_store._client._put_object
+    calls = []
+
+    def lose_the_answer(bucket, name, data, headers):
+        calls.append(data)
+        if len(calls) == 1:
+            real_put(bucket, name, landed, headers)
+            raise urllib3.exceptions.ReadTimeoutError(None, "/", "read timed out")
+        return real_put(bucket, name, data, headers)
+
+    monkeypatch.setattr(minio_store._client, "_put_object", lose_the_answer)
+    if expect == "success":
+        minio_store.put_bytes("alerts/x/trigger-1.json", b"mine")
+    else:
+        with pytest.raises(expect):
+            minio_store.put_bytes("alerts/x/trigger-1.json", b"mine")
+    assert len(calls) == 2 and minio_store.get_bytes("alerts/x/trigger-1.json") == landed

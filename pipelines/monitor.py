@@ -1,0 +1,92 @@
+"""`tinymlops monitor`: run the drift monitor; on an alert, start one continuous-training run.
+
+The drift-monitor pipeline runs here under kfp.local (on the cluster: inside the CronJob's pod). When its
+decision is drift of a kind in `monitor.trigger_on`, or when no model is in production yet and there is
+labelled data (the first model), the monitor claims the alert in the store (components/alerts.py: one run
+per alert and cooldown, even with monitors racing) and starts the continuous-training run: a local
+kfp.local run, or with `submit` a run created through the KFP API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from components.alerts import claim_trigger, record_run
+from components.config import Config
+from components.store import Store, get_json
+
+
+def trigger_reason(decision: dict, config: Config) -> str:
+    """Why this decision should start a training run, or "" when it should not."""
+    kinds = set(decision["decision"].split("+")) - {"none"}
+    wanted = sorted(kinds & set(config.monitor.trigger_on))
+    if wanted:
+        return f"{'+'.join(wanted)} drift"
+    if not decision.get("production_model") and decision.get("dataset_version"):
+        return "no model in production yet: train the first one"
+    if decision.get("relabelled_windows"):  # an import of labels triggers the run that uses them
+        return f"{decision['relabelled_windows']} labels changed since the production model was trained"
+    return ""
+
+
+def start_training(store: Store, config: Config, pipeline_root: Path,
+                   submit: Callable[[], dict] | None = None) -> dict:
+    """Start continuous-training: through `submit` (the KFP API) or locally, waiting for it."""
+    if submit is not None:
+        return {"where": "kfp", **submit()}
+    from pipelines.local import run_pipeline
+
+    return {"where": "local", **run_pipeline("continuous-training", store, config, pipeline_root)}
+
+
+def act_on_decision(store: Store, config: Config, decision_key: str, start: Callable[[], dict]) -> dict:
+    """Start one training run (`start`) for the drift decision at `decision_key`, if it calls for one
+    and no run for the same data was claimed within the cooldown. Returns what happened."""
+    decision = get_json(store, decision_key)
+    reason = trigger_reason(decision, config)
+    if not reason:
+        return {"started": False, "reason": f"decision {decision['decision']!r}: nothing to do"}
+    claim = claim_trigger(store, decision["data_key"], decision["decision"],
+                          timedelta(hours=config.monitor.cooldown_hours), evidence_key=decision_key)
+    if not claim.claimed:
+        return {"started": False, "reason": claim.reason, "alert": claim.key}
+    try:
+        run = start()
+    except Exception as exc:  # recorded so that the next monitor may try again (components/alerts.py)
+        record_run(store, claim.key, {"start_failed": True, "error": str(exc)})
+        raise
+    record_run(store, claim.key, {k: v for k, v in run.items() if k != "text"})
+    return {"started": True, "reason": reason, "alert": claim.key, "run": run}
+
+
+def monitor(store: Store, config: Config, pipeline_root: Path, *,
+            submit: Callable[[], dict] | None = None) -> dict:
+    from pipelines.local import run_pipeline
+
+    summary = run_pipeline("drift-monitor", store, config, pipeline_root)
+    summary["command"] = "monitor"
+    if summary["failed"] or not summary.get("decision_key"):
+        summary["trigger"] = {"started": False, "reason": "the drift monitor failed"}
+        return summary
+    trigger = act_on_decision(store, config, summary["decision_key"],
+                              lambda: start_training(store, config, pipeline_root, submit))
+    summary["trigger"] = trigger
+    summary["failed"] = bool(trigger.get("run", {}).get("failed"))
+    return summary
+
+
+def monitor_text(s: dict) -> str:
+    trigger = s["trigger"]
+    lines = [s["text"]]
+    if trigger["started"]:
+        run = trigger["run"]
+        lines.append(f"ALERT ({trigger['reason']}): started continuous-training "
+                     f"{'through the KFP API: ' + run.get('url', '') if run['where'] == 'kfp' else 'locally'}; "
+                     f"claim {trigger['alert']}")
+        if run["where"] == "local":
+            lines.append(run["text"])
+    else:
+        lines.append(f"no training run started: {trigger['reason']}")
+    return "\n".join(lines)
