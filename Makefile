@@ -63,6 +63,7 @@ compile: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench --out bench.json
 	$(PY) -m tests.bench_drift --trials 100 --out bench_drift.json
+	$(PY) -m tests.bench_monitor --windows 1000000 --out bench_monitor.json
 
 # Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
 manifests-check: $(STAMP)
@@ -78,4 +79,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check components pipelines tests
 
 clean:
-	rm -rf .tinymlops bench.json
+	rm -rf .tinymlops bench.json bench_drift.json bench_monitor.json

@@ -136,15 +136,77 @@ def read_lineage(store: Store, version: str) -> WindowSet:
     One window per (device_id, window_id): its content comes from the newest version in the lineage that
     holds it, its position from the oldest, so a relabel changes labels without reordering the data.
     """
-    windows = WindowSet.concat([read_windows(store, v) for v in lineage_versions(store, version)])
-    keys = np.char.add(np.char.add(windows.device_ids.astype(str), "\0"), windows.window_ids.astype(str))
-    # np.unique returns both index lists in the same (sorted-key) order, so they pair up key by key.
-    _, first = np.unique(keys, return_index=True)
-    _, first_from_end = np.unique(keys[::-1], return_index=True)
-    newest = len(keys) - 1 - first_from_end
-    if len(newest) == len(keys):
-        return windows  # no key repeats: nothing overrides anything
-    return windows.select(newest[np.argsort(first, kind="stable")])
+    return read_versions(store, lineage_versions(store, version))[0]
+
+
+def read_versions(store: Store, versions: list[str], split_by: WindowSet | None = None) -> list[WindowSet]:
+    """The windows of `versions` (oldest first) combined as `read_lineage` combines a lineage: [those windows],
+    or with `split_by`, [those whose (device_id, window_id) `split_by` does not hold, those it holds].
+
+    Streamed: a first pass reads only the ids and each array's header, a second fills the result one version
+    and one field at a time, so memory peaks at about the result plus one field of one version.
+    """
+    if not versions:
+        raise ValueError("no dataset versions to read")
+    ids, heads = [], []
+    for v in versions:
+        with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{v}/windows.npz")), allow_pickle=False) as npz:
+            ids.append((npz["device_ids"], npz["window_ids"]))
+            heads.append({f.name: _npy_header(npz, f.name) for f in fields(WindowSet)})
+    sizes = [len(d) for d, _ in ids]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    total = int(offsets[-1])
+    extra = [] if split_by is None else [(split_by.device_ids, split_by.window_ids)]
+    # Each (device_id, window_id) as one integer: equal keys, equal codes.
+    device_codes, device_names = pd.factorize(np.concatenate([d for d, _ in ids + extra]))
+    window_codes, window_names = pd.factorize(np.concatenate([w for _, w in ids + extra]))
+    del ids
+    codes = device_codes.astype(np.int64) * max(len(window_names), 1) + window_codes
+    codes, split_codes = codes[:total], codes[total:]
+    # np.unique returns both index lists in the same (sorted-code) order, so they pair up key by key.
+    _, first = np.unique(codes, return_index=True)
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    newest = total - 1 - first_from_end
+    order = np.arange(total) if len(newest) == total else newest[np.argsort(first, kind="stable")]
+    groups = [order] if split_by is None else [order[~np.isin(codes[order], split_codes)],
+                                               order[np.isin(codes[order], split_codes)]]
+    group = np.full(total, -1, dtype=np.int64)  # each stored window's group (-1: overridden) and place in it
+    place = np.zeros(total, dtype=np.int64)
+    out = []
+    for g, rows in enumerate(groups):
+        group[rows], place[rows] = g, np.arange(len(rows))
+        out.append({f.name: np.empty((len(rows), *heads[0][f.name][0][1:]),
+                                     dtype=np.result_type(*[np.empty(0, h[f.name][1]) for h in heads]))
+                    for f in fields(WindowSet)})
+    for i, v in enumerate(versions):
+        mine = slice(offsets[i], offsets[i + 1])
+        moves = []
+        for g in range(len(groups)):
+            src = np.flatnonzero(group[mine] == g)
+            dst = place[mine][src]
+            if len(src) == sizes[i] and (len(dst) < 2 or bool((np.diff(dst) == 1).all())):
+                moves.append((g, slice(None), slice(int(dst[0]), int(dst[0]) + len(dst)) if len(dst) else None))
+            elif len(src):
+                moves.append((g, src, dst))
+        if not any(to is not None for _, _, to in moves):
+            continue
+        with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{v}/windows.npz")), allow_pickle=False) as npz:
+            for f in fields(WindowSet):
+                array = npz[f.name]
+                for g, src, dst in moves:
+                    if dst is not None:
+                        out[g][f.name][dst] = array[src]
+                del array
+    return [WindowSet(**o) for o in out]
+
+
+def _npy_header(npz, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one array in an .npz, from its header: the data is not read."""
+    with npz.zip.open(f"{name}.npy") as fp:
+        version = np.lib.format.read_magic(fp)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(fp)
+    return shape, dtype
 
 
 def write_version(store: Store, version: str, windows: WindowSet,

@@ -11,10 +11,17 @@ from components.detect_drift.core import (
     evidently_report,
     tfdv_drift,
 )
-from components.detect_drift.features import feature_frame, feature_names, window_features
+from components.detect_drift.features import (
+    drift_feature_names,
+    drift_features,
+    feature_frame,
+    feature_names,
+    window_features,
+)
 
 __all__ = [
     "ConceptDriftResult", "DataDriftResult", "DriftConfig", "decide", "detect_concept_drift", "detect_data_drift",
-    "evidently_default_drift", "evidently_report", "feature_frame", "feature_names", "tfdv_drift",
+    "drift_feature_names", "drift_features", "evidently_default_drift", "evidently_report", "feature_frame",
+    "feature_names", "tfdv_drift",
     "window_features",
 ]

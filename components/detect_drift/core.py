@@ -22,29 +22,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from components.config import DataConfig
-from components.detect_drift.features import feature_names, window_features
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    """Thresholds of drift detection (to move into components/config.py)."""
-
-    alpha_data: float = 0.01  # family-wise error over all features, per comparison
-    permutations: int = 2000  # device permutations for the data-drift test
-    seed: int = 0
-    alpha_concept: float = 0.01  # one-sided test of an accuracy drop beyond the margin
-    accuracy_margin: float = 0.05  # a drop of at most this much below holdout accuracy is not drift
-    alpha_breakdown: float = 0.05  # family-wise error within the per-device and per-class breakdowns
-    min_devices: int = 2  # fewer devices on either side: no data-drift decision (drifted=False, reason given)
-    tfdv_js_threshold: float = 0.1  # Jensen-Shannon divergence of numeric features (TFDV evidence)
-    tfdv_linf_threshold: float = 0.1  # L-infinity distance of categorical features (TFDV evidence)
+from components.config import DataConfig, DriftConfig
+from components.detect_drift.features import drift_feature_names, drift_features
 
 
 def _jsonable(value):
@@ -91,11 +78,24 @@ class DataDriftResult:
 
 
 def _device_means(features: np.ndarray, devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    names, inverse = np.unique(np.asarray(devices, dtype=str), return_inverse=True)
-    sums = np.zeros((len(names), features.shape[1]))
-    np.add.at(sums, inverse, features)
+    names, inverse = _sorted_groups(np.asarray(devices, dtype=str))
+    # bincount adds each device's windows in window order, from 0.0: the sums np.add.at makes, faster.
+    columns = np.ascontiguousarray(np.asarray(features, dtype=np.float64).T)
+    sums = np.empty((len(names), features.shape[1]))
+    for k, column in enumerate(columns):
+        sums[:, k] = np.bincount(inverse, weights=column, minlength=len(names))
     counts = np.bincount(inverse, minlength=len(names))
     return names, sums / counts[:, None]
+
+
+def _sorted_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_inverse=True) for strings, by hashing (pandas) and sorting only the distinct keys."""
+    codes, distinct = pd.factorize(keys)
+    distinct = np.asarray(distinct, dtype=str)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[codes]
 
 
 def _welch_t(assign: np.ndarray, means: np.ndarray, sq: np.ndarray, n_new: int, n_ref: int) -> np.ndarray:
@@ -119,9 +119,9 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
     Deterministic for a given `config.seed`.
     """
     data = data or DataConfig()
-    names = feature_names(data.channel_names)
-    ref_ids, ref_means = _device_means(window_features(ref_x, data.sample_rate_hz), ref_devices)
-    new_ids, new_means = _device_means(window_features(new_x, data.sample_rate_hz), new_devices)
+    names = drift_feature_names(data)
+    ref_ids, ref_means = _device_means(drift_features(ref_x, data), ref_devices)
+    new_ids, new_means = _device_means(drift_features(new_x, data), new_devices)
     n_ref, n_new = len(ref_ids), len(new_ids)
     base = dict(method="device-permutation Welch t, Westfall-Young step-down maxT", features=names,
                 reference_devices=n_ref, new_devices=n_new, reference_windows=len(ref_x),
@@ -205,11 +205,17 @@ def _holm(p: np.ndarray) -> np.ndarray:
 
 
 def _breakdown(keys: np.ndarray, correct: np.ndarray, expected: float, alpha: float) -> tuple[dict, list[str]]:
-    names = sorted({str(k) for k in keys})
-    rows, raw = {}, []
-    for name in names:
-        hit = correct[keys == name]
-        p = stats.binomtest(int(hit.sum()), len(hit), min(max(expected, 0.0), 1.0), alternative="less").pvalue
+    # Group once (sorted names, each group's windows in their original order) instead of a scan per name.
+    unique, inverse = np.unique(np.asarray(keys), return_inverse=True)
+    names = [str(k) for k in unique]
+    groups = np.split(np.asarray(correct)[np.argsort(inverse, kind="stable")],
+                      np.cumsum(np.bincount(inverse, minlength=len(unique)))[:-1])
+    rows, raw, tests = {}, [], {}
+    for name, hit in zip(names, groups, strict=True):
+        k_n = (int(hit.sum()), len(hit))
+        if k_n not in tests:  # many groups share (correct, windows): one exact test each
+            tests[k_n] = stats.binomtest(*k_n, min(max(expected, 0.0), 1.0), alternative="less").pvalue
+        p = tests[k_n]
         rows[name] = {"windows": int(len(hit)), "correct": int(hit.sum()), "accuracy": float(hit.mean())}
         raw.append(p)
     adjusted = _holm(np.array(raw))
@@ -222,9 +228,25 @@ def _breakdown(keys: np.ndarray, correct: np.ndarray, expected: float, alpha: fl
 def _predict(model, groups, x: np.ndarray) -> np.ndarray:
     if callable(model):  # e.g. a float Keras model wrapped as x -> scores
         return np.asarray(model(x)).argmax(1)
+    return _int8_scores(model, groups, x).argmax(1)
+
+
+def _int8_scores(tflite: bytes, groups, x: np.ndarray, min_per_thread: int = 2000) -> np.ndarray:
+    """Int8Model(tflite, groups).run_reference(x), the same scores, with one interpreter per core.
+
+    TFLite releases the GIL while a model runs, and windows are scored one at a time and independently, so
+    contiguous slices scored in threads and concatenated give exactly the single-interpreter result.
+    """
     from components.int8_model import Int8Model
 
-    return Int8Model(model, groups).run_reference(x).argmax(1)
+    workers = max(1, min(os.cpu_count() or 1, 4, len(x) // max(min_per_thread, 1)))
+    if workers == 1:
+        return Int8Model(tflite, groups).run_reference(x)
+    bounds = np.linspace(0, len(x), workers + 1).astype(int)
+    models = [Int8Model(tflite, groups) for _ in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda i: models[i].run_reference(x[bounds[i]:bounds[i + 1]]), range(workers)))
+    return np.concatenate(parts)
 
 
 def detect_concept_drift(model_tflite, groups, new_x: np.ndarray, new_y: np.ndarray, new_devices: np.ndarray,

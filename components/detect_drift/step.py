@@ -22,7 +22,7 @@ import numpy as np
 
 from components import registry
 from components.config import Config
-from components.datasets import WindowSet, latest_version, read_lineage
+from components.datasets import WindowSet, latest_version, lineage_versions, read_lineage, read_versions
 from components.detect_drift.core import (
     ConceptDriftResult,
     _jsonable,
@@ -65,13 +65,21 @@ def load_drift_inputs(store: Store, dataset_version: str | None = None) -> Drift
         return DriftInputs(dataset_version, production, None, float("nan"), 0, None, None)
     record = registry.read_model(store, production)
     reference = read_lineage(store, record["dataset_version"])
-    lineage = read_lineage(store, dataset_version)
-    trained_label = dict(zip(zip(reference.device_ids, reference.window_ids, strict=True), reference.labels,
-                             strict=True))
-    keys = list(zip(lineage.device_ids, lineage.window_ids, strict=True))
-    new = lineage.select(np.array([k not in trained_label for k in keys], dtype=bool))
-    relabelled = sum(k in trained_label and trained_label[k] != label for k, label in zip(keys, lineage.labels,
-                                                                                             strict=True))
+    trained = lineage_versions(store, record["dataset_version"])
+    lineage = lineage_versions(store, dataset_version)
+    if lineage[:len(trained)] == trained:
+        # Every window of the training lineage's versions is in the reference, so only the later versions can
+        # hold new windows, or new labels of trained windows (a labels version copies them): read only those,
+        # streamed, split into windows the model never saw and copies of trained ones.
+        later = lineage[len(trained):]
+        new, copies = (read_versions(store, later, split_by=reference) if later
+                       else [reference.select(np.zeros(len(reference), dtype=bool))] * 2)
+    else:  # the model was trained on data that is not an ancestor of this version: compare whole lineages
+        new, copies = read_versions(store, lineage, split_by=reference)
+    trained_label = dict(zip(zip(reference.device_ids.tolist(), reference.window_ids.tolist(), strict=True),
+                             reference.labels.tolist(), strict=True))
+    relabelled = sum(trained_label[k] != label for k, label in zip(
+        zip(copies.device_ids.tolist(), copies.window_ids.tolist(), strict=True), copies.labels.tolist(), strict=True))
     metrics = json.loads(store.get_bytes(f"models/{production}/metrics.json"))
     return DriftInputs(dataset_version, production, store.get_bytes(f"models/{production}/model.tflite"),
                        float(metrics["int8_accuracy"]), int(metrics["holdouts"]["holdout"]["windows"]),
