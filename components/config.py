@@ -162,8 +162,9 @@ class LabellingConfig:
 class MonitorConfig:
     """When a drift alert starts a continuous-training run."""
 
-    # A second alert for the same data within this time starts no second run.
-    cooldown_hours: float = 6.0
+    # A second alert for the same data within this time starts no second run. Longer than the cluster's
+    # 6-hour monitor period, so an unresolved alert retries every other period, not at random.
+    cooldown_hours: float = 12.0
     trigger_on: tuple[str, ...] = ("data", "concept")
 
 

@@ -5,8 +5,9 @@ one label per window, and rejects every task it cannot trust with a reason namin
 index in the export list, 0-based as in `jq '.[i]'`, and its Label Studio id) and the field.
 
 `import_labels` writes a labels version: copies of the annotated windows, taken from the lineage of a base
-version, with their new labels. Its parent is the base version, so `read_lineage` of it (and of every later
-version) returns the new labels, while the versions that hold the old labels stay byte-identical. Every task
+version, with their new labels. Its parent is the latest version (so no version ingested since the base drops
+out of the data's history), and `read_lineage` of it (and of every later version) returns the new labels,
+while the versions that hold the old labels stay byte-identical. Every task
 read is either imported or quarantined (tasks_read = labels_imported + tasks_quarantined). An export is
 imported once per store: importing a file with the same sha256 again returns the earlier version
 (`already_imported=True`) and writes nothing, so a retried step is harmless.
@@ -30,6 +31,7 @@ from components.contract import QuarantinedRow, Window
 from components.datasets import (
     WindowSet,
     latest_version,
+    lineage_versions,
     list_versions,
     new_version_id,
     read_lineage,
@@ -234,6 +236,11 @@ def import_labels(store: Store, source_name: str, data: bytes, config: Config, *
     if base not in list_versions(store):
         raise LabelImportError(f"{source_name}: base_version {base} is not a dataset version in {store.url} "
                                f"(see `tinymlops datasets list`)")
+    # The new version goes on top of the latest, whatever was ingested since the queue was made from `base`.
+    parent = latest_version(store)
+    if base not in lineage_versions(store, parent):
+        raise LabelImportError(f"{source_name}: base_version {base} is not in the history of the latest version "
+                               f"{parent}: labels can only be imported into the current data")
     annotations, rejected = parse_export(source_name, data, config.data.class_names)
     if any(r.task_index < 0 for r in rejected):
         raise LabelImportError(rejected[0].reason)
@@ -264,14 +271,14 @@ def import_labels(store: Store, source_name: str, data: bytes, config: Config, *
                    for r in rejected]
     version = new_version_id(now)
     write_version(store, version, windows, quarantined, {
-        "version": version, "parent": base, "kind": KIND,
+        "version": version, "parent": parent, "base": base, "kind": KIND,
         "created_at": (now or datetime.now(UTC)).isoformat(),
         "config_fingerprint": config.fingerprint(), "data_config": config.to_dict()["data"],
         "counts": counts,
         "export": {"source": source_name, "sha256": sha256, "bytes": len(data)},
         "uploads": [],  # ingest reads every manifest's uploads; a labels version read none
     })
-    return LabelImport(version, base, counts, windows, quarantined)
+    return LabelImport(version, parent, counts, windows, quarantined)
 
 
 def _relabelled(lineage: WindowSet, rows: np.ndarray, labels: list[str]) -> WindowSet:

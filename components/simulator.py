@@ -241,10 +241,22 @@ def _to_csv(device_id: str, records, step_ms: float, config: DataConfig) -> byte
 TRUTH_PREFIX = "simulator/truth/"
 
 
-def read_truth(store: Store) -> dict[tuple[str, str], str]:
-    """The oracle's current truth: {(device_id, window_id): label}, later truth files overriding earlier ones."""
+def _truth_files(store: Store) -> list[str]:
+    """Truth files oldest first: by their NNNN- prefix; a file without one (older stores) counts as oldest."""
+    def order(key: str) -> tuple[int, str]:
+        prefix = key[len(TRUTH_PREFIX):].split("-", 1)[0]
+        return (int(prefix) if prefix.isdigit() else -1, key)
+
+    return sorted((k for k in store.list(TRUTH_PREFIX) if k.endswith(".csv")), key=order)
+
+
+def read_truth(store: Store, *, original: bool = False) -> dict[tuple[str, str], str]:
+    """The oracle's current truth: {(device_id, window_id): label}, later truth files overriding earlier ones.
+    With `original`, the truth before any concept drift (concept-drift files left out)."""
     truth: dict[tuple[str, str], str] = {}
-    for key in sorted(k for k in store.list(TRUTH_PREFIX) if k.endswith(".csv")):
+    for key in _truth_files(store):
+        if original and "concept-drift" in key:
+            continue
         rows = csv.DictReader(io.StringIO(store.get_bytes(key).decode("utf-8")))
         missing = {"device_id", "window_id", "label"} - set(rows.fieldnames or [])
         if missing:
@@ -260,7 +272,9 @@ def stale_truth(store: Store, scenario: str, devices: int, seed: int) -> list[tu
     if scenario != "concept-drift":
         return []
     drifted = {d.device_id for d in make_fleet(scenario, devices, np.random.default_rng(seed)) if d.concept_drifted}
-    return [(device, window, CONCEPT_REMAP.get(label, label)) for (device, window), label in read_truth(store).items()
+    # From the original meaning: a second concept-drift simulation must not remap the remapped labels again.
+    return [(device, window, CONCEPT_REMAP.get(label, label))
+            for (device, window), label in read_truth(store, original=True).items()
             if device in drifted and not window.startswith(scenario) and CONCEPT_REMAP.get(label, label) != label]
 
 

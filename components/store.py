@@ -186,7 +186,10 @@ class MinioStore:
         name = self._key(key)
         headers = {"Content-Type": "application/octet-stream"}
         if not overwrite:
-            # The server refuses the PUT (412) if the key exists: an atomic create, unlike stat-then-put.
+            # A server too old for If-None-Match would overwrite silently: refuse what exists already...
+            if self.exists(key):
+                raise ObjectExists(f"{self.url}: {key} exists and is immutable")
+            # ...and let the server refuse the PUT (412) if the key appeared since: an atomic create.
             headers["If-None-Match"] = "*"
         attempts = 0
 

@@ -24,7 +24,7 @@ def trigger_reason(decision: dict, config: Config) -> str:
     wanted = sorted(kinds & set(config.monitor.trigger_on))
     if wanted:
         return f"{'+'.join(wanted)} drift"
-    if not decision.get("production_model") and decision.get("dataset_version"):
+    if not decision.get("production_model") and decision.get("labelled_windows"):
         return "no model in production yet: train the first one"
     if decision.get("relabelled_windows"):  # an import of labels triggers the run that uses them
         return f"{decision['relabelled_windows']} labels changed since the production model was trained"

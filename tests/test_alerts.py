@@ -12,9 +12,9 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 SIX_HOURS = timedelta(hours=6)
 
 
-def decision(kind="concept", production="m-1", version="ds-2"):
+def decision(kind="concept", production="m-1", version="ds-2", labelled=0):
     return {"decision": kind, "production_model": production, "dataset_version": version,
-            "data_key": f"{version}--{production}"}
+            "data_key": f"{version}--{production}", "labelled_windows": labelled}
 
 
 def test_trigger_reason_follows_the_decision_and_the_configuration():
@@ -24,7 +24,8 @@ def test_trigger_reason_follows_the_decision_and_the_configuration():
     assert trigger_reason(decision("data+concept"), config) == "concept+data drift"
     concept_only = Config.from_dict({"monitor": {"trigger_on": ["concept"]}})
     assert trigger_reason(decision("data"), concept_only) == ""
-    assert "first" in trigger_reason(decision("none", production=None), config)
+    assert "first" in trigger_reason(decision("none", production=None, labelled=40), config)
+    assert trigger_reason(decision("none", production=None), config) == ""  # nothing labelled to train on
     assert trigger_reason(decision("none", production=None, version=None), config) == ""
     assert "12 labels changed" in trigger_reason({**decision("none"), "relabelled_windows": 12}, config)
 

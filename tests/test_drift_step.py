@@ -8,7 +8,7 @@ import pytest
 
 from components import registry
 from components.config import Config
-from components.datasets import list_versions, read_lineage, read_manifest
+from components.datasets import lineage_versions, read_lineage, read_manifest
 from components.detect_drift.step import detect_drift, load_drift_inputs, write_report
 from components.features import input_groups, label_indices
 from components.ingest.core import run_ingest
@@ -117,4 +117,14 @@ def test_data_drift_queues_uncertain_new_windows_within_the_budget(fleet, tmp_pa
     assert queue.counts == {"concept": 0, "data": CONFIG.labelling.data_drift_budget}
     assert all(t["data"]["stored_label"] == "" and t["data"]["device_id"].startswith("dev-b") for t in queue.tasks)
     assert all(0 < t["predictions"][0]["score"] <= 1 for t in queue.tasks)
-    assert len(list_versions(store)) >= 3
+    assert baseline in lineage_versions(store, new)
+
+
+def test_a_queue_with_nothing_to_ask_says_why_instead_of_failing(fleet):
+    store, baseline, _ = fleet
+    inputs = load_drift_inputs(store)
+    labelled = inputs.new.select(inputs.new.labels != "")
+    one_class = labelled.select(labelled.labels == labelled.labels[0])
+    inputs.new = one_class  # every new window labelled, and with one class only
+    queue = build_queue(inputs, "data+concept", CONFIG)
+    assert queue.tasks == [] and set(queue.skipped) == {"data", "concept"}

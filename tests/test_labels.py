@@ -16,7 +16,7 @@ from components.features import label_indices
 from components.ingest.core import run_ingest
 from components.labels import LabelImportError, import_labels, oracle_answer, parse_export
 from components.relabel_queue import fresh_label_suggestions, label_studio_tasks, select_for_concept_drift
-from components.simulator import CONCEPT_REMAP, make_fleet, read_truth, simulate, write_simulation
+from components.simulator import CONCEPT_REMAP, make_fleet, read_truth, simulate, stale_truth, write_simulation
 
 DEVICES, PER_DEVICE, SEED = 10, 30, 3
 CLASSES = ("idle", "wave", "punch", "circle", "lift")
@@ -207,3 +207,32 @@ def test_the_oracle_answers_from_the_latest_truth_and_never_invents(local_store)
     annotations, rejected = parse_export("oracle.json", export(answered), CLASSES)
     assert [a.label for a in annotations] == ["circle", "punch"]
     assert rejected[0].task_index == 2 and "no annotation" in rejected[0].reason
+
+
+def test_an_import_goes_on_top_of_the_latest_version_even_from_an_older_base(store, config):
+    base = ingest(store, config, "baseline")
+    windows = read_windows(store, base)
+    later = ingest(store, config, "data-drift")  # ingested after the queue was made from `base`
+    body = export([task(1, str(windows.device_ids[0]), str(windows.window_ids[0]), "lift")])
+    result = import_labels(store, "export.json", body, config, base_version=base)
+    assert result.parent == later  # nothing ingested since the base drops out of the history
+    lineage = read_lineage(store, result.version)
+    assert len(lineage) == len(read_lineage(store, later)) and lineage.labels[0] == "lift"
+
+
+def test_truth_files_without_a_number_count_as_oldest(local_store):
+    local_store.put_bytes("simulator/truth/baseline-s0.csv", b"device_id,window_id,label\nd,w1,wave\n")
+    local_store.put_bytes("simulator/truth/0001-concept-drift-s0.csv", b"device_id,window_id,label\nd,w1,circle\n")
+    assert read_truth(local_store) == {("d", "w1"): "circle"}
+    assert read_truth(local_store, original=True) == {("d", "w1"): "wave"}
+
+
+def test_a_second_concept_drift_simulation_does_not_remap_twice(local_store, config):
+    ingest(local_store, config, "baseline")
+    drifted = {d.device_id for d in make_fleet("concept-drift", DEVICES, np.random.default_rng(SEED))
+               if d.concept_drifted}
+    first = stale_truth(local_store, "concept-drift", DEVICES, SEED)
+    write_simulation(local_store, [], first, f"concept-drift-s{SEED}")
+    second = stale_truth(local_store, "concept-drift", DEVICES, SEED)
+    assert first and sorted(first) == sorted(second)
+    assert {d for d, _, _ in first} <= drifted

@@ -1,6 +1,6 @@
 """The detect-drift step: the production model's training data against the windows it has never seen.
 
-    reference  the dataset lineage the production model was trained on (current labels)
+    reference  the dataset lineage the production model was trained on (labels as it was trained)
     new        every window in the latest lineage that is not in the reference
 
 Data drift and concept drift decide (core.py); prediction drift, TFDV's comparators and evidently's report
@@ -50,7 +50,13 @@ class DriftInputs:
     holdout_windows: int
     reference: WindowSet | None
     new: WindowSet | None
-    relabelled: int = 0  # reference windows whose label an import changed since the model was trained
+    # "device_id/window_id" of reference windows whose label an import changed since the model was trained
+    relabelled_keys: frozenset[str] = frozenset()
+    labelled_windows: int = 0  # with no model in production: labelled windows there are to train on
+
+    @property
+    def relabelled(self) -> int:
+        return len(self.relabelled_keys)
 
     @property
     def data_key(self) -> str:
@@ -62,7 +68,8 @@ def load_drift_inputs(store: Store, dataset_version: str | None = None) -> Drift
     dataset_version = dataset_version or latest_version(store)
     production = registry.production(store)
     if not dataset_version or not production:
-        return DriftInputs(dataset_version, production, None, float("nan"), 0, None, None)
+        labelled = int((read_lineage(store, dataset_version).labels != "").sum()) if dataset_version else 0
+        return DriftInputs(dataset_version, production, None, float("nan"), 0, None, None, labelled_windows=labelled)
     record = registry.read_model(store, production)
     reference = read_lineage(store, record["dataset_version"])
     trained = lineage_versions(store, record["dataset_version"])
@@ -78,8 +85,9 @@ def load_drift_inputs(store: Store, dataset_version: str | None = None) -> Drift
         new, copies = read_versions(store, lineage, split_by=reference)
     trained_label = dict(zip(zip(reference.device_ids.tolist(), reference.window_ids.tolist(), strict=True),
                              reference.labels.tolist(), strict=True))
-    relabelled = sum(trained_label[k] != label for k, label in zip(
-        zip(copies.device_ids.tolist(), copies.window_ids.tolist(), strict=True), copies.labels.tolist(), strict=True))
+    relabelled = frozenset(f"{d}/{w}" for d, w, label in zip(
+        copies.device_ids.tolist(), copies.window_ids.tolist(), copies.labels.tolist(), strict=True)
+        if trained_label[(d, w)] != label)
     metrics = json.loads(store.get_bytes(f"models/{production}/metrics.json"))
     return DriftInputs(dataset_version, production, store.get_bytes(f"models/{production}/model.tflite"),
                        float(metrics["int8_accuracy"]), int(metrics["holdouts"]["holdout"]["windows"]),
@@ -130,7 +138,7 @@ def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> 
     """Decide none / data / concept / data+concept for `inputs`; write evidently's HTML to `html_path`."""
     base = {"dataset_version": inputs.dataset_version, "production_model": inputs.production,
             "data_key": inputs.data_key, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "relabelled_windows": inputs.relabelled}
+            "relabelled_windows": inputs.relabelled, "labelled_windows": inputs.labelled_windows}
     note = ("no model in production: nothing to compare (the first training run makes the baseline)"
             if not inputs.production else "no dataset yet" if not inputs.dataset_version
             else "no new windows since the production model's training data" if not len(inputs.new) else "")

@@ -38,6 +38,7 @@ PREFIX = "labels/queues/"
 class Queue:
     tasks: list[dict]
     counts: dict[str, int]  # tasks per kind: "concept" (stale old labels), "data" (new unlabelled windows)
+    skipped: dict[str, str]  # kind -> why nothing could be asked
 
 
 def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
@@ -48,20 +49,31 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
     names = np.array(data.class_names)
     tasks: list[dict] = []
     counts = {"concept": 0, "data": 0}
-    if "concept" in decision:
-        ref, new = inputs.reference, inputs.new
-        y_old, y_fresh = label_indices(ref.labels, data.class_names), label_indices(new.labels, data.class_names)
-        picked, staleness = select_for_concept_drift(ref.x, y_old, new.x, y_fresh, labelling.concept_drift_budget,
+    skipped: dict[str, str] = {}
+    ref, new = inputs.reference, inputs.new
+    y_fresh = label_indices(new.labels, data.class_names)
+    if "concept" in decision and len(np.unique(y_fresh[y_fresh >= 0])) < 2:
+        skipped["concept"] = "fewer than 2 classes among the fresh labels: no model of the current meaning"
+    elif "concept" in decision:
+        # Old windows whose label an import already corrected since training are not asked about again.
+        old = ref.select(~np.isin(_keys(ref), list(inputs.relabelled_keys)))
+        y_old = label_indices(old.labels, data.class_names)
+        picked, staleness = select_for_concept_drift(old.x, y_old, new.x, y_fresh, labelling.concept_drift_budget,
                                                      labelling.seed, data.sample_rate_hz)
-        # The pre-annotation is what the fresh labels say: the production model would repeat the stale meaning.
-        suggested, probability = fresh_label_suggestions(ref.x[picked], new.x, y_fresh, labelling.seed,
-                                                         data.sample_rate_hz)
-        reasons = [f"stored label likely stale after concept drift (staleness {s:.2f})" for s in staleness]
-        tasks += label_studio_tasks(ref.select(picked), [inputs.dataset_version] * len(picked), names[suggested],
-                                    probability, "fresh-labels model", reasons, data.channel_names)
+        ref = old
+        if len(picked):
+            # The pre-annotation is what the fresh labels say: the production model would repeat the stale meaning.
+            suggested, probability = fresh_label_suggestions(ref.x[picked], new.x, y_fresh, labelling.seed,
+                                                             data.sample_rate_hz)
+            reasons = [f"stored label likely stale after concept drift (staleness {s:.2f})" for s in staleness]
+            tasks += label_studio_tasks(ref.select(picked), [inputs.dataset_version] * len(picked),
+                                        names[suggested], probability, "fresh-labels model", reasons,
+                                        data.channel_names)
         counts["concept"] = len(picked)
-    if "data" in decision:
-        unlabelled = inputs.new.select(inputs.new.labels == "")
+    unlabelled = new.select(new.labels == "")
+    if "data" in decision and not len(unlabelled):
+        skipped["data"] = "every new window is labelled already"
+    elif "data" in decision:
         model = Int8Model(inputs.tflite, input_groups(data))
         scores = model.dequantize(model.run_reference(unlabelled.x))
         picked = select_for_data_drift(scores, window_features(unlabelled.x, data.sample_rate_hz),
@@ -71,7 +83,11 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
                                     names[scores[picked].argmax(1)], scores[picked].max(1), inputs.production,
                                     reasons, data.channel_names)
         counts["data"] = len(picked)
-    return Queue(tasks, counts)
+    return Queue(tasks, counts, skipped)
+
+
+def _keys(windows) -> np.ndarray:
+    return np.char.add(np.char.add(windows.device_ids.astype(str), "/"), windows.window_ids.astype(str))
 
 
 def write_queue(store: Store, queue: Queue, config: Config, decision_key: str) -> str:
@@ -107,7 +123,7 @@ def run_relabel_queue(store: Store, config: Config, decision: dict) -> tuple[str
     if decision["decision"] == "none":
         return version, summary
     built = build_queue(load_drift_inputs(store, version), decision["decision"], config)
-    summary.update(tasks=len(built.tasks), counts=built.counts,
+    summary.update(tasks=len(built.tasks), counts=built.counts, skipped=built.skipped,
                    key=write_queue(store, built, config, decision.get("decision_key", "")))
     if config.labelling.oracle and built.tasks:
         summary["oracle"] = answer_with_oracle(store, summary["key"], config, version)
