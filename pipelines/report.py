@@ -60,8 +60,11 @@ def before_after(store: Store, config: Config) -> dict:
     table = [{"windows": 0 if h is None else len(h.y), "set": name, "before": _accuracy(store, before, h, config),
               "after": _accuracy(store, after, h, config) if for_after else None}
              for name, (h, for_after) in rows.items()]
-    drift = _latest(store, "drift/", "decision.json", lambda d: d["decision"] != "none")
-    queue = _latest(store, "labels/queues/", "manifest.json")
+    # The drift found against the replaced model, and the queue made from that decision.
+    drift = _latest(store, "drift/", "decision.json",
+                    lambda d: d["decision"] != "none" and d.get("production_model") == before)
+    queue = drift and _latest(store, "labels/queues/", "manifest.json",
+                              lambda q: q.get("decision") == drift[1].get("decision_key"))
     oracle = _import_counts(store, queue[0]) if queue else None
     return {"command": "report", "before": before, "after": after, "promotion": moves[-1], "table": table,
             "drift": drift and {"key": drift[0], "decision": drift[1]["decision"],
