@@ -173,3 +173,15 @@ def test_evidence_reports_and_decision(tmp_path, reference):
     kind, evidence = decide(data, None, {"tfdv": tfdv, "evidently": summary})
     assert kind == "data" and json.loads(json.dumps(evidence))["decision"] == "data"
     assert decide(None, None)[0] == "none"
+
+
+def test_a_ten_percent_accelerometer_gain_change_is_data_drift(reference):
+    """The issue's check on a real dataset, here on simulated devices: same sensors, other devices, then the
+    same windows with the accelerometer's gain 10% higher. Led by the magnitude, which wearing does not move."""
+    ref_x, _, ref_devices = reference
+    x, _, devices = simulate_arrays("baseline", DATA, devices=10, windows_per_device=30, seed=1004)
+    assert not detect_data_drift(ref_x, ref_devices, x, devices, FAST, DATA).drifted
+    gained = x.copy()
+    gained[:, :, :3] *= 1.1
+    result = detect_data_drift(ref_x, ref_devices, gained, devices, FAST, DATA)
+    assert result.drifted and "g_norm_mean" in result.top_features(3)
