@@ -68,6 +68,10 @@ class WindowSet:
             hashes=text(w.content_hash for w in windows),
         )
 
+    def keys(self) -> np.ndarray:
+        """"device_id/window_id" of every window: a window's identity across versions."""
+        return np.char.add(np.char.add(self.device_ids.astype(str), "/"), self.window_ids.astype(str))
+
     def select(self, mask: np.ndarray) -> WindowSet:
         return WindowSet(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
 
@@ -113,6 +117,12 @@ def latest_version(store: Store) -> str | None:
 
 def read_manifest(store: Store, version: str) -> dict:
     return get_json(store, f"{PREFIX}{version}/manifest.json")
+
+
+def read_window_ids(store: Store, version: str) -> tuple[np.ndarray, np.ndarray]:
+    """(device_ids, window_ids) of the windows this version added, without decompressing the samples."""
+    with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+        return npz["device_ids"], npz["window_ids"]
 
 
 def read_windows(store: Store, version: str) -> WindowSet:

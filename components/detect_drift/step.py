@@ -83,11 +83,9 @@ def load_drift_inputs(store: Store, dataset_version: str | None = None) -> Drift
                        else [reference.select(np.zeros(len(reference), dtype=bool))] * 2)
     else:  # the model was trained on data that is not an ancestor of this version: compare whole lineages
         new, copies = read_versions(store, lineage, split_by=reference)
-    trained_label = dict(zip(zip(reference.device_ids.tolist(), reference.window_ids.tolist(), strict=True),
-                             reference.labels.tolist(), strict=True))
-    relabelled = frozenset(f"{d}/{w}" for d, w, label in zip(
-        copies.device_ids.tolist(), copies.window_ids.tolist(), copies.labels.tolist(), strict=True)
-        if trained_label[(d, w)] != label)
+    trained_label = dict(zip(reference.keys().tolist(), reference.labels.tolist(), strict=True))
+    relabelled = frozenset(k for k, label in zip(copies.keys().tolist(), copies.labels.tolist(), strict=True)
+                           if trained_label[k] != label)
     metrics = json.loads(store.get_bytes(f"models/{production}/metrics.json"))
     return DriftInputs(dataset_version, production, store.get_bytes(f"models/{production}/model.tflite"),
                        float(metrics["int8_accuracy"]), int(metrics["holdouts"]["holdout"]["windows"]),

@@ -15,7 +15,7 @@ import numpy as np
 
 from components.boards import check_budgets
 from components.config import Config
-from components.datasets import lineage_versions, read_lineage, read_manifest, read_windows
+from components.datasets import lineage_versions, read_lineage, read_manifest, read_window_ids
 from components.evaluate.blessing import Blessing, bless, classification_metrics, model_card
 from components.features import input_groups, label_indices, model_inputs, split_devices
 from components.int8_model import Int8Model
@@ -36,8 +36,7 @@ def load_holdouts(store: Store, dataset_version: str, config: Config) -> dict[st
     ingested = [v for v in lineage_versions(store, dataset_version) if read_manifest(store, v).get("kind") != "labels"]
     origin_of: dict[tuple[str, str], int] = {}
     for i, version in enumerate(ingested):
-        part = read_windows(store, version)
-        for key in zip(part.device_ids, part.window_ids, strict=True):
+        for key in zip(*read_window_ids(store, version), strict=True):
             origin_of.setdefault(key, i)
     windows = read_lineage(store, dataset_version)
     origin = np.array([origin_of.get(k, -1) for k in zip(windows.device_ids, windows.window_ids, strict=True)])

@@ -56,7 +56,7 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
         skipped["concept"] = "fewer than 2 classes among the fresh labels: no model of the current meaning"
     elif "concept" in decision:
         # Old windows whose label an import already corrected since training are not asked about again.
-        old = ref.select(~np.isin(_keys(ref), list(inputs.relabelled_keys)))
+        old = ref.select(~np.isin(ref.keys(), list(inputs.relabelled_keys)))
         y_old = label_indices(old.labels, data.class_names)
         picked, staleness = select_for_concept_drift(old.x, y_old, new.x, y_fresh, labelling.concept_drift_budget,
                                                      labelling.seed, data.sample_rate_hz)
@@ -85,9 +85,6 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
         counts["data"] = len(picked)
     return Queue(tasks, counts, skipped)
 
-
-def _keys(windows) -> np.ndarray:
-    return np.char.add(np.char.add(windows.device_ids.astype(str), "/"), windows.window_ids.astype(str))
 
 
 def write_queue(store: Store, queue: Queue, config: Config, decision_key: str) -> str:
