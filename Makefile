@@ -10,7 +10,7 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check images
+.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check images base-image container-engine
 
 # Image names come from the configuration (cluster.runtime_image, cluster.firmware_builder_image).
 RUNTIME_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(Config().cluster.runtime_image)" 2>/dev/null)
@@ -69,11 +69,51 @@ bench: $(STAMP)
 manifests-check: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash manifests/check.sh
 
-# The runtime image (every component) and the firmware builder image; needs a Docker engine.
+# ---- Images: the runtime image (every component) and the firmware builder image.
+# Docker if a daemon answers, else podman, set up by manifests/engine.sh (shared/design.md).
+# Evaluated once, and only by the recipes that use it: a plain := would run engine.sh on every make.
+ENGINE = $(eval ENGINE := $(shell bash manifests/engine.sh name))$(ENGINE)
+# BASE_IMAGE: unset picks python:3.11-slim-bookworm if it can be had, else the Debian-built base.
+# Fully qualified: podman resolves short names only through its alias table.
+PY_BASE    := docker.io/library/python:3.11-slim-bookworm
+LOCAL_BASE := localhost/tinymlops/base:bookworm-py3.11
+# An intercepting proxy's CA reaches pip as a build secret, never as a layer of the image.
+CA_BUNDLE  ?= /etc/ssl/certs/ca-certificates.crt
+# install|skip; unset: install if the PlatformIO registry answers.
+PIO_PLATFORMS ?=
+PIO_REGISTRY  := https://api.registry.platformio.org/v3/packages/platformio/tool/tool-scons
+
 images: $(STAMP)
-	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine answers here (docker info failed); build on a machine with one"; exit 1; }
-	docker build -f manifests/runtime.Dockerfile -t $(RUNTIME_IMAGE) .
-	docker build -f firmware/Dockerfile -t $(BUILDER_IMAGE) .
+	@test -n "$(ENGINE)" || { echo "make images: no container engine works (see manifests/engine.sh above)"; exit 1; }
+	@set -e; \
+	if [ -n "$(BASE_IMAGE)" ]; then base="$(BASE_IMAGE)"; why="BASE_IMAGE given"; \
+	elif $(ENGINE) image inspect $(PY_BASE) >/dev/null 2>&1; then base=$(PY_BASE); why="$(ENGINE) has it"; \
+	elif timeout 60 $(ENGINE) pull -q $(PY_BASE) >/dev/null 2>&1; then base=$(PY_BASE); why="pulled"; \
+	else $(MAKE) --no-print-directory base-image; base=$(LOCAL_BASE); why="$(PY_BASE) cannot be pulled (no registry answers)"; fi; \
+	echo "== base image: $$base ($$why)"; \
+	pio="$(PIO_PLATFORMS)"; \
+	if [ -n "$$pio" ]; then echo "== PIO_PLATFORMS=$$pio (given)"; \
+	elif curl -sf -o /dev/null --max-time 10 $(PIO_REGISTRY); then pio=install; echo "== PIO_PLATFORMS=install (the PlatformIO registry answers)"; \
+	else pio=skip; echo "== PIO_PLATFORMS=skip: the PlatformIO registry does not answer, the builder image will lack the board platforms"; fi; \
+	args="--network=host --build-arg BASE_IMAGE=$$base"; \
+	if [ -f "$(CA_BUNDLE)" ]; then args="$$args --secret id=ca-bundle,src=$(CA_BUNDLE)"; fi; \
+	t0=$$(date +%s); \
+	$(ENGINE) build $$args -f manifests/runtime.Dockerfile -t $(RUNTIME_IMAGE) .; \
+	t1=$$(date +%s); echo "== $(RUNTIME_IMAGE) built in $$((t1 - t0)) s"; \
+	$(ENGINE) build $$args --build-arg PIO_PLATFORMS=$$pio -f firmware/Dockerfile -t $(BUILDER_IMAGE) .; \
+	t2=$$(date +%s); echo "== $(BUILDER_IMAGE) built in $$((t2 - t1)) s"; \
+	for image in $(RUNTIME_IMAGE) $(BUILDER_IMAGE); do \
+	  echo "$$image $$($(ENGINE) images --format '{{.ID}} {{.Size}}' $$image | head -1)"; \
+	done
+
+# A Debian 12 + Python 3.11 image from the Debian archive, for where no registry answers.
+base-image:
+	CONTAINER_ENGINE=$(ENGINE) bash manifests/base-image.sh
+
+# Set up the container engine and a Docker Engine API socket (for kfp.local.DockerRunner).
+container-engine:
+	@echo "engine: $(ENGINE)"
+	@echo "DOCKER_HOST=$$(bash manifests/engine.sh socket)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check components pipelines tests

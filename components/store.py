@@ -270,8 +270,9 @@ def open_store(url: str | None = None, *, retry: Retry = Retry()) -> Store:
     """The store named by `url`, else by $TINYMLOPS_STORE, else the local default folder.
 
     `minio://host:port/bucket[/prefix]` selects MinIO; credentials come from
-    MINIO_ACCESS_KEY / MINIO_SECRET_KEY and TLS from MINIO_SECURE=1. Anything
-    else is a local folder path.
+    MINIO_ACCESS_KEY / MINIO_SECRET_KEY (or files named by MINIO_ACCESS_KEY_FILE /
+    MINIO_SECRET_KEY_FILE, as a mounted secret) and TLS from MINIO_SECURE=1.
+    Anything else is a local folder path.
     """
     url = url or os.environ.get(STORE_ENV) or DEFAULT_STORE
     if not url.startswith("minio://"):
@@ -280,12 +281,26 @@ def open_store(url: str | None = None, *, retry: Retry = Retry()) -> Store:
     bucket, _, prefix = parsed.path.lstrip("/").partition("/")
     if not parsed.netloc or not bucket:
         raise StoreError(f"invalid store URL {url!r}: expected minio://host:port/bucket[/prefix]")
-    access, secret = os.environ.get("MINIO_ACCESS_KEY"), os.environ.get("MINIO_SECRET_KEY")
+    access, secret = credential("MINIO_ACCESS_KEY"), credential("MINIO_SECRET_KEY")
     if not access or not secret:
-        raise StoreError(f"store {url} needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY in the environment")
+        raise StoreError(f"store {url} needs MINIO_ACCESS_KEY and MINIO_SECRET_KEY in the environment "
+                         f"(or MINIO_ACCESS_KEY_FILE and MINIO_SECRET_KEY_FILE naming files that hold them)")
     secure = os.environ.get("MINIO_SECURE", "0").lower() in ("1", "true", "yes")
     return MinioStore(parsed.netloc, bucket, prefix, secure=secure, access_key=access, secret_key=secret,
                       retry=retry, region=os.environ.get("MINIO_REGION", "us-east-1"))
+
+
+def credential(name: str) -> str | None:
+    """$NAME, else the content of the file $NAME_FILE names: a secret mounted into a container stays out of
+    the container's recorded environment (see pipelines/containers.py)."""
+    value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if value or not path:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise StoreError(f"{name}_FILE={path}: cannot read the credential: {exc}") from exc
 
 
 def put_json(store: Store, key: str, value, *, overwrite: bool = False) -> None:

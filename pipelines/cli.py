@@ -14,9 +14,12 @@ from pathlib import Path
 
 from components.config import ConfigError, load_config
 from components.store import STORE_ENV, StoreError, open_store
-from pipelines.local import COMPILED_DIR
+from pipelines.local import COMPILED_DIR, RUNNERS
 
 DEFAULT_PIPELINE_ROOT = ".tinymlops/pipeline-root"
+RUNNER_OPTION = {"choices": RUNNERS, "default": "subprocess",
+                 "help": "subprocess: each task in this virtualenv (default); container: each task in its "
+                         "component's image, through Docker or podman (`make images` builds them)"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="run a pipeline locally under kfp.local")
     p.add_argument("pipeline", help="drift-monitor or continuous-training")
     p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
+    p.add_argument("--runner", **RUNNER_OPTION)
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("monitor", parents=[common],
@@ -62,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="tinymlops", help="with --submit: the run's experiment")
     p.add_argument("--store-url", help="with --submit: the cluster's store for the run (default: the pipeline's)")
     p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
+    p.add_argument("--runner", **RUNNER_OPTION)
     p.set_defaults(handler=_monitor)
 
     p = sub.add_parser("labels", parents=[common], help="labels from Label Studio: import an export; the demo oracle")
@@ -143,7 +148,7 @@ def _run(args) -> dict:
     from pipelines.local import run_pipeline
 
     store = open_store(args.store)
-    return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root))
+    return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root), args.runner)
 
 
 def _monitor(args) -> dict:
@@ -162,7 +167,7 @@ def _monitor(args) -> dict:
 
         def submit() -> dict:
             return kfp_api.run(client, "continuous-training", args.experiment, params)
-    summary = monitor(store, config, Path(args.pipeline_root), submit=submit)
+    summary = monitor(store, config, Path(args.pipeline_root), submit=submit, runner=args.runner)
     return {**summary, "text": monitor_text(summary)}
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
-from components.config import Config
+from components.config import ClusterConfig, Config
 from components.store import LocalStore, Store
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
@@ -13,49 +14,64 @@ COMPILED_DIR = Path(__file__).parent / "compiled"
 def compile_all(out_dir: Path, config: Config | None = None) -> list[Path]:
     """Compile every pipeline for a cluster: images, store and configuration defaults from `config`
     (default: the built-in configuration as a cluster runs it)."""
-    from kfp import compiler, dsl
+    from kfp import compiler
 
     from pipelines.catalog import PIPELINES
-    from pipelines.common import cluster_default, compiling_for
+    from pipelines.common import cluster_default
 
     config = config or cluster_default()
     defaults = {"store_url": config.cluster.store_url, "config_json": config.to_json()}
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, pipeline in PIPELINES.items():
+    for name in PIPELINES:
         path = out_dir / f"{name.replace('-', '_')}.yaml"
-        with compiling_for(config.cluster):
-            # A pipeline's graph is built when it is defined: rebuild it so its tasks get these images.
-            spec = pipeline.component_spec
-            rebuilt = dsl.pipeline(name=spec.name, description=spec.description)(pipeline.pipeline_func)
-            compiler.Compiler().compile(rebuilt, str(path), pipeline_parameters=defaults)
+        compiler.Compiler().compile(pipeline_for(name, config.cluster), str(path), pipeline_parameters=defaults)
         written.append(path)
     return written
 
 
-def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -> dict:
-    """Run one pipeline locally, each task a subprocess in this virtualenv; summarise from the store."""
-    import kfp.local
+def pipeline_for(name: str, cluster: ClusterConfig):
+    """The pipeline `name` with its tasks in the images `cluster` names."""
+    from kfp import dsl
 
     from pipelines.catalog import PIPELINES
+    from pipelines.common import compiling_for
 
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}: expected one of {sorted(PIPELINES)}")
-    pipeline_root = pipeline_root.resolve()
-    pipeline_root.mkdir(parents=True, exist_ok=True)
-    kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
-                   raise_on_error=True)
-    # A local folder must be absolute: each task is a subprocess and may not share our cwd.
-    store_url = str(store.root) if isinstance(store, LocalStore) else store.url
+    pipeline = PIPELINES[name]
+    with compiling_for(cluster):
+        # A pipeline's graph is built when it is defined: rebuild it so its tasks get these images.
+        spec = pipeline.component_spec
+        return dsl.pipeline(name=spec.name, description=spec.description)(pipeline.pipeline_func)
+
+
+RUNNERS = ("subprocess", "container")
+
+
+def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path, runner: str = "subprocess") -> dict:
+    """Run one pipeline locally and summarise it from the store. Each task runs as a subprocess in this
+    virtualenv, or with runner="container" in its component's image (pipelines/containers.py)."""
     from components.datasets import list_versions
 
-    versions_before = set(list_versions(store))
-    try:
-        output, failed = PIPELINES[name](store_url=store_url, config_json=config.to_json()).output, False
-    except RuntimeError:  # a task failed; kfp.local has logged its error above
-        output, failed = None, True
-    summary = {"command": "run", "pipeline": name, "store": store.url,
+    if runner not in RUNNERS:
+        raise ValueError(f"unknown runner {runner!r}: expected one of {RUNNERS}")
+    pipeline = pipeline_for(name, config.cluster)
+    pipeline_root = pipeline_root.resolve()
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    # A local folder must be absolute: each task is a subprocess (or container) and may not share our cwd.
+    store_url = str(store.root) if isinstance(store, LocalStore) else store.url
+    with _tasks_run_in(runner, store, pipeline, pipeline_root, config.cluster.runtime_image) as containers:
+        versions_before = set(list_versions(store))
+        try:
+            output, failed = pipeline(store_url=store_url, config_json=config.to_json()).output, False
+        except RuntimeError:  # a task failed; kfp.local has logged its error above
+            output, failed = None, True
+    summary = {"command": "run", "pipeline": name, "store": store.url, "runner": runner,
                "pipeline_root": str(pipeline_root), "failed": failed}
+    if containers is not None:
+        summary["tasks"] = [{k: v for k, v in vars(t).items() if k != "log_tail"} for t in containers.tasks]
+        summary["failed_tasks"] = [vars(t) for t in containers.tasks if t.exit_code]
     if name == "drift-monitor":
         summary.update(drift_monitor_summary(store, output, failed, versions_before))
         summary["text"] = _text(summary)
@@ -63,6 +79,31 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path) -
         summary.update(training_summary(store, output))
         summary["text"] = _training_text(summary)
     return summary
+
+
+@contextmanager
+def _tasks_run_in(runner: str, store: Store, pipeline, pipeline_root: Path, runtime_image: str):
+    import kfp.local
+
+    if runner == "subprocess":
+        kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
+                       raise_on_error=True)
+        yield None
+        return
+    from pipelines.containers import pipeline_images, task_containers
+
+    with task_containers(store, pipeline_images(pipeline), pipeline_root, runtime_image) as containers:
+        kfp.local.init(runner=kfp.local.DockerRunner(), pipeline_root=str(pipeline_root), raise_on_error=True)
+        yield containers
+
+
+def _failed_tasks_text(s: dict) -> list[str]:
+    lines = []
+    for task in s.get("failed_tasks", []):
+        lines.append(f"  task {task['task']} failed in {task['image']} (container {task['container_id']}, "
+                     f"exit {task['exit_code']}); its log ends:")
+        lines += ["    " + line for line in task["log_tail"].rstrip().splitlines()]
+    return lines
 
 
 def training_summary(store: Store, model_version: str | None) -> dict:
@@ -82,8 +123,8 @@ def training_summary(store: Store, model_version: str | None) -> dict:
 
 def _training_text(s: dict) -> str:
     if s["failed"] or not s.get("model_version"):
-        return (f"{s['pipeline']} FAILED: its error is in the log above; reports written so far are in "
-                f"the store {s['store']}; production is still {s['production']}")
+        return "\n".join([f"{s['pipeline']} FAILED: its error is in the log above; reports written so far are in "
+                          f"the store {s['store']}; production is still {s['production']}", *_failed_tasks_text(s)])
     verdict = ("blessed and promoted to production" if s["production"] == s["model_version"]
                else "NOT promoted: " + "; ".join(s["not_promoted_because"] or s["blessing_reasons"]))
     firmware = ("built for nano33ble and esp32dev" if s["firmware_built"]
@@ -160,4 +201,5 @@ def _text(s: dict) -> str:
               f"  KFP artifacts: {s['pipeline_root']}"]
     if s["failed"]:
         lines.append("  a task failed: its error is in the log above; reports written so far are in the store")
+        lines += _failed_tasks_text(s)
     return "\n".join(lines)

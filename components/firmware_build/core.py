@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -32,10 +33,19 @@ class FirmwareBuild:
         return asdict(self)
 
 
+# Set by firmware/Dockerfile: "skip" when the image was built without PlatformIO's platforms and cores.
+PIO_PLATFORMS_ENV = "TINYMLOPS_PIO_PLATFORMS"
+
+
 def missing_tools(firmware_dir: Path = FIRMWARE_DIR) -> list[str]:
     missing = []
     if shutil.which("pio") is None:
         missing.append("PlatformIO ('pio' not on PATH): build in the builder image, firmware/Dockerfile")
+    elif os.environ.get(PIO_PLATFORMS_ENV) == "skip":
+        # `pio run` would try to download them and fail after minutes; say so at once instead.
+        missing.append("PlatformIO's platforms, Arduino cores and libraries: this builder image was built with "
+                       "PIO_PLATFORMS=skip (no PlatformIO registry reachable); rebuild it where one is "
+                       "(make images PIO_PLATFORMS=install)")
     if not (firmware_dir / "build.sh").is_file():
         missing.append(f"{firmware_dir / 'build.sh'} (the build script) not found")
     return missing
