@@ -10,7 +10,7 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check images base-image container-engine
+.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check images images-test base-image container-engine
 
 # Image names come from the configuration (cluster.runtime_image, cluster.firmware_builder_image).
 RUNTIME_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(Config().cluster.runtime_image)" 2>/dev/null)
@@ -105,6 +105,11 @@ images: $(STAMP)
 	for image in $(RUNTIME_IMAGE) $(BUILDER_IMAGE); do \
 	  echo "$$image $$($(ENGINE) images --format '{{.ID}} {{.Size}}' $$image | head -1)"; \
 	done
+
+# Both pipelines with every task in its image (local store and minio:// on moto), the firmware tests in the
+# builder image. `images` first: with the layer cache it rebuilds only what changed, so no stale image is tested.
+images-test: images
+	$(PY) -m pytest -q -p no:logging -m containers tests/test_images.py
 
 # A Debian 12 + Python 3.11 image from the Debian archive, for where no registry answers.
 base-image:
