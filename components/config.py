@@ -94,13 +94,15 @@ class Board:
     name: str
     flash_bytes: int
     ram_bytes: int
+    core: str = ""  # "cortex-m4f": evaluate's QEMU measurement of instructions applies to it
+    clock_hz: int = 0
 
 
 def _boards() -> tuple[Board, ...]:
     # From the cores' boards.txt (see shared/design.md).
     return (
-        Board("nano33ble", flash_bytes=983_040, ram_bytes=262_144),
-        Board("esp32", flash_bytes=1_310_720, ram_bytes=327_680),
+        Board("nano33ble", flash_bytes=983_040, ram_bytes=262_144, core="cortex-m4f", clock_hz=64_000_000),
+        Board("esp32", flash_bytes=1_310_720, ram_bytes=327_680, core="xtensa-lx6", clock_hz=240_000_000),
     )
 
 
@@ -113,6 +115,15 @@ class EvaluateConfig:
     flash_allowance_bytes: int = 300_000
     ram_allowance_bytes: int = 96_000
     boards: tuple[Board, ...] = field(default_factory=_boards)
+    # The Cortex-M4 check (components/qemu_target.py): holdout windows run on real TFLM under QEMU,
+    # with TFLM's reference kernels and CMSIS-NN; 0 turns it off. Without the toolchain or the
+    # TFLM sources it is skipped and says why, unless required.
+    target_windows: int = 64
+    require_target_check: bool = False
+    # Inference may take at most this fraction of a window's duration on each Cortex-M4F board,
+    # estimated as instructions (QEMU -icount) x cycles per instruction / clock.
+    latency_budget_fraction: float = 0.10
+    cycles_per_instruction: float = 1.0
 
 
 @dataclass(frozen=True)

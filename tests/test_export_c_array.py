@@ -3,7 +3,7 @@
 import json
 import re
 
-from components.export_c_array.core import export_c_array, resolver_method
+from components.c_sources import export_c_array, resolver_method
 from components.features import input_groups
 from components.firmware_build.core import build_firmware
 from components.int8_model import Int8Model

@@ -61,7 +61,7 @@ def _ok(done: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def exported(small_int8_model, tmp_path_factory):
     """The generated files of a real small model, in a folder, with what the host knows about them."""
-    from components.export_c_array.core import export_c_array
+    from components.c_sources import export_c_array
 
     tflite, config, arena, windows = small_int8_model
     model_dir = tmp_path_factory.mktemp("model")

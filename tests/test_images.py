@@ -170,7 +170,7 @@ def test_firmware_host_tests_in_the_builder_image(engine, images):
 
 def test_qemu_smoke_in_the_builder_image(engine, images, small_int8_model, tmp_path):
     """The application with a real exported model on a Cortex-M4F under QEMU, with the image's toolchain."""
-    from components.export_c_array.core import export_c_array
+    from components.c_sources import export_c_array
     from tests.test_firmware import _check_protocol_lines, _smoke_inputs
 
     tflite, config, arena, windows = small_int8_model

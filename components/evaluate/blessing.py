@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from components.boards import BudgetCheck
+from components.boards import BudgetCheck, LatencyCheck
 from components.config import EvaluateConfig
 
 
@@ -47,8 +47,10 @@ class Blessing:
 
 
 def bless(int8_accuracy: float, champion_accuracy: float | None, champion: str | None,
-          budgets: list[BudgetCheck], tflm_mismatches: int, config: EvaluateConfig) -> Blessing:
-    """Blessed only if every check passes: floor, no regression against production, budgets, parity."""
+          budgets: list[BudgetCheck], tflm_mismatches: int, config: EvaluateConfig,
+          extra: list[Check] = ()) -> Blessing:
+    """Blessed only if every check passes: floor, no regression against production, budgets, parity,
+    and `extra` (the Cortex-M4 checks, target_checks)."""
     checks = [Check("accuracy_floor", int8_accuracy >= config.accuracy_floor,
                     f"int8 accuracy {int8_accuracy:.2%} vs floor {config.accuracy_floor:.2%}")]
     if champion is None or champion_accuracy is None:
@@ -63,7 +65,19 @@ def bless(int8_accuracy: float, champion_accuracy: float | None, champion: str |
         checks.append(Check(f"budget_{budget.board}", budget.fits, budget.describe()))
     checks.append(Check("tflm_parity", tflm_mismatches == 0,
                         f"{tflm_mismatches} holdout windows where TFLM differs from the reference kernels"))
+    checks += extra
     return Blessing(all(c.passed for c in checks), checks)
+
+
+def target_checks(target, latency: list[LatencyCheck], config: EvaluateConfig) -> list[Check]:
+    """The board's own ISA: the host's int8 scores on the Cortex-M4F with both kernel sets, and the latency
+    budget. Where the check cannot run here it passes unless required, and says why."""
+    if target is None:
+        return []
+    if not target.runs:
+        return [Check("cortex_m4_parity", not config.require_target_check, target.statement())]
+    checks = [Check("cortex_m4_parity", target.verified, target.statement())]
+    return checks + [Check(f"latency_{c.board}", c.fits, c.describe()) for c in latency]
 
 
 def model_card(version_hint: str, dataset_version: str, metrics: dict, blessing: Blessing,
@@ -84,6 +98,23 @@ def model_card(version_hint: str, dataset_version: str, metrics: dict, blessing:
         c = main["int8"]["per_class"][name]
         lines.append(f"| {name} | {c['precision']:.2%} | {c['recall']:.2%} | {c['support']} |")
     lines += ["", "## Size", "", f"- .tflite: {metrics['tflite_bytes']:,} B",
-              f"- minimal tensor arena (TFLM): {metrics['arena_bytes']:,} B",
+              f"- tensor arena (TFLM, measured on {metrics['arena_measured_on']}): {metrics['arena_bytes']:,} B"
+              f" (host: {metrics['host_arena_bytes']:,} B)",
               f"- operators: {', '.join(metrics['ops'])}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + target_card(metrics.get("cortex_m4"))) + "\n"
+
+
+def target_card(record: dict | None) -> list[str]:
+    if not record:
+        return []
+    lines = ["", "## On the board's ISA", "", record["statement"]]
+    if record["kernels"]:
+        lines += ["", "| kernels | bit-exact | instructions / inference | minimal arena | TFLM flash | TFLM static RAM "
+                  "| stack peak |", "|---|---|---|---|---|---|---|"]
+        for name, run in record["kernels"].items():
+            sizes = run["sizes"]
+            lines.append(f"| {name} | {run['bit_exact_windows']}/{record['windows']} | "
+                         f"{run['instructions_per_inference']:,} | {run['arena_min_bytes']:,} B | "
+                         f"{sizes.get('tflm_flash_bytes', 0):,} B | {sizes.get('tflm_static_ram_bytes', 0):,} B | "
+                         f"{sizes.get('stack_peak_bytes', 0):,} B |")
+    return lines

@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from components.boards import check_budgets
+from components.boards import check_budgets, check_latency
+from components.c_sources import export_c_array
 from components.config import Config
 from components.datasets import lineage_versions, read_lineage, read_manifest, read_window_ids
-from components.evaluate.blessing import Blessing, bless, classification_metrics, model_card
+from components.evaluate.blessing import Blessing, bless, classification_metrics, model_card, target_checks
 from components.features import input_groups, label_indices, model_inputs, split_devices
 from components.int8_model import Int8Model
+from components.qemu_target import TargetCheck, check_on_target
 from components.registry import production
 from components.store import Store
 
@@ -68,6 +70,20 @@ class Evaluation:
     metrics: dict
     blessing: Blessing
     card: str
+    target_inputs: dict[str, np.ndarray] | None = None  # what firmware-build reruns on the shipped sources
+
+
+def target_sample(count: int, limit: int) -> np.ndarray:
+    """Indices of at most `limit` windows spread over the holdout (devices come in blocks)."""
+    return np.unique(np.linspace(0, count - 1, min(count, limit)).round().astype(int)) if limit else np.zeros(0, int)
+
+
+def check_target(int8: Int8Model, tflite: bytes, x: np.ndarray, host_scores: np.ndarray, arena: int,
+                 config: Config) -> TargetCheck | None:
+    """The holdout sample on the Cortex-M4F under QEMU; the host's arena (64-bit pointers) is ample for it."""
+    if not len(x):
+        return None
+    return check_on_target(export_c_array(tflite, config, arena), int8.quantize(x), host_scores)
 
 
 def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion: Champion | None,
@@ -94,18 +110,31 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
                                "int8_accuracy": float(np.mean(champion_pred == main.y))}
         except ValueError as exc:  # trained for another data contract: not comparable
             champion_result = {"version": champion.version, "int8_accuracy": None, "not_comparable": str(exc)}
-    budgets = check_budgets(len(tflite), arena, config.evaluate)
+    sample = target_sample(len(main.x), config.evaluate.target_windows)
+    target = check_target(int8, tflite, main.x[sample], tflm_scores[sample], arena, config)
+    # The arena the export declares: what the board's 32-bit TFLM needs when measured, else the host's figure.
+    board_arena = target.arena_needed_bytes if target is not None and target.ran else arena
+    budgets = check_budgets(len(tflite), board_arena, config.evaluate)
+    latency = check_latency(target, config.data, config.evaluate)
     int8_accuracy = results["holdout"]["int8_accuracy"]
     blessing = bless(int8_accuracy, champion_result and champion_result["int8_accuracy"],
-                     champion_result and champion_result["version"], budgets, mismatches, config.evaluate)
+                     champion_result and champion_result["version"], budgets, mismatches, config.evaluate,
+                     target_checks(target, latency, config.evaluate))
     metrics = {
         "dataset_version": dataset_version, "holdouts": results, "int8_accuracy": int8_accuracy,
         "float_accuracy": results["holdout"]["float_accuracy"], "tflite_bytes": len(tflite),
-        "arena_bytes": arena, "ops": int8.ops, "tflm_mismatches": mismatches,
+        "arena_bytes": board_arena, "host_arena_bytes": arena,
+        "arena_measured_on": "Cortex-M4F (QEMU)" if target is not None and target.ran else "host (64-bit)",
+        "cortex_m4": target.record() if target is not None else None,
+        "latency": [c.to_dict() for c in latency], "ops": int8.ops, "tflm_mismatches": mismatches,
         "tflm_windows_compared": len(main.y), "champion": champion_result,
         "budgets": [b.to_dict() for b in budgets],
         "input_quantization": [asdict(q) for q in int8.inputs],
         "output_quantization": {"scale": float(int8.output_scale), "zero_point": int(int8.output_zero_point)},
     }
     card = model_card("challenger", dataset_version, metrics, blessing, names)
-    return Evaluation(metrics, blessing, card)
+    inputs = None
+    if target is not None and target.ran:
+        inputs = {f"input_{i}": a for i, a in enumerate(int8.quantize(main.x[sample]))}
+        inputs["host_scores"] = tflm_scores[sample]
+    return Evaluation(metrics, blessing, card, inputs)

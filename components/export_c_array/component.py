@@ -13,7 +13,7 @@ def export_c_array(config_json: str, tflite: dsl.Input[dsl.Model], evaluation: d
     from pathlib import Path
 
     from components.config import Config
-    from components.export_c_array.core import export_c_array
+    from components.c_sources import export_c_array
 
     arena = json.loads(Path(evaluation.path).read_text())["metrics"]["arena_bytes"]
     files = export_c_array(Path(tflite.path).read_bytes(), Config.from_json(config_json), arena)

@@ -1,4 +1,5 @@
-"""Export-C-array: the int8 .tflite and what training decided, as C++ sources for the firmware.
+"""The C++ sources of an int8 model for the firmware (export-C-array writes them; evaluate and
+firmware-build run them on the Cortex-M4F under QEMU, components/qemu_target.py):
 
     model_data.h / model_data.cc   g_model (alignas(16), const) and g_model_len
     model_settings.h               window shape, channels, per-input quantization, classes,
@@ -58,10 +59,11 @@ def model_data_files(tflite: bytes) -> dict[str, str]:
     return {"model_data.h": header, "model_data.cc": source}
 
 
-def model_settings(int8: Int8Model, sha: str, ops: list[str], config: Config, arena_bytes: int) -> str:
+def model_settings(int8: Int8Model, sha: str, ops: list[str], config: Config, arena_bytes: int,
+                   arena_measured_on: str) -> str:
     data = config.data
     groups = int8.groups
-    arena = -(-(arena_bytes + config.firmware.arena_margin_bytes) // 16) * 16  # round up to 16
+    arena = arena_bytes + config.firmware.arena_margin_bytes
     lines = [HEADER.format(sha=sha), "#ifndef TINYMLOPS_MODEL_SETTINGS_H_", "#define TINYMLOPS_MODEL_SETTINGS_H_", "",
              "namespace model_settings {", "",
              f'constexpr char kModelSha256[] = "{sha}";',
@@ -89,7 +91,8 @@ def model_settings(int8: Int8Model, sha: str, ops: list[str], config: Config, ar
               f"constexpr const char* kClassNames[kClassCount] = {_c_string_list(data.class_names)};",
               f"constexpr float kOutputScale = {_float(float(int8.output_scale))};",
               f"constexpr int kOutputZeroPoint = {int(int8.output_zero_point)};", "",
-              f"// Measured by evaluate on the host ({arena_bytes} B) + {config.firmware.arena_margin_bytes} B margin.",
+              f"// The smallest arena TFLM allocates this model in, measured by evaluate on {arena_measured_on}",
+              f"// ({arena_bytes} B), + {config.firmware.arena_margin_bytes} B margin.",
               f"constexpr int kTensorArenaSize = {arena};",
               f"constexpr int kOpCount = {len(ops)};",
               f"constexpr const char* kOpNames[kOpCount] = {_c_string_list(ops)};", "",
@@ -107,11 +110,12 @@ def model_ops(sha: str, ops: list[str]) -> str:
             "#endif  // TINYMLOPS_MODEL_OPS_H_\n")
 
 
-def export_c_array(tflite: bytes, config: Config, arena_bytes: int) -> dict[str, bytes]:
+def export_c_array(tflite: bytes, config: Config, arena_bytes: int,
+                   arena_measured_on: str = "the host") -> dict[str, bytes]:
     """All generated files, by name."""
     int8 = Int8Model(tflite, input_groups(config.data))
     sha = hashlib.sha256(tflite).hexdigest()
     ops = list(dict.fromkeys(int8.ops))  # unique, in order of first use
-    files = {**model_data_files(tflite), "model_settings.h": model_settings(int8, sha, ops, config, arena_bytes),
-             "model_ops.h": model_ops(sha, ops)}
+    settings = model_settings(int8, sha, ops, config, arena_bytes, arena_measured_on)
+    files = {**model_data_files(tflite), "model_settings.h": settings, "model_ops.h": model_ops(sha, ops)}
     return {name: text.encode() for name, text in sorted(files.items())}
