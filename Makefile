@@ -10,7 +10,7 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install run test compile bench lint clean firmware-toolchain manifests-check images images-test base-image container-engine
+.PHONY: install run test compile bench lint clean firmware-toolchain tflm-libs manifests-check images images-test base-image container-engine
 
 # Image names come from the configuration (cluster.runtime_image, cluster.firmware_builder_image).
 RUNTIME_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(Config().cluster.runtime_image)" 2>/dev/null)
@@ -18,7 +18,8 @@ BUILDER_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(C
 
 # Debian's cross toolchain and QEMU, for the firmware's host, Cortex-M4 and QEMU tests.
 # Installed where this runs as root with apt (CI, a fresh machine); elsewhere those tests skip and say why.
-FIRMWARE_DEBS := g++ gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+FIRMWARE_DEBS := g++ gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
+                 libgemmlowp-dev
 
 install: $(STAMP)
 
@@ -43,17 +44,30 @@ run: $(STAMP)
 	$(VENV)/bin/tinymlops models list
 	$(VENV)/bin/tinymlops report
 
-test: $(STAMP) firmware-toolchain
+test: $(STAMP) firmware-toolchain tflm-libs
 	$(PY) -m pytest -q
 
 firmware-toolchain:
-	@if command -v arm-none-eabi-g++ >/dev/null && command -v qemu-system-arm >/dev/null && command -v g++ >/dev/null; then \
+	@if command -v arm-none-eabi-g++ >/dev/null && command -v qemu-system-arm >/dev/null && command -v g++ >/dev/null \
+	    && [ -f /usr/include/gemmlowp/fixedpoint/fixedpoint.h ]; then \
 	  true; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing $(FIRMWARE_DEBS) (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(FIRMWARE_DEBS) >/dev/null; \
 	else \
 	  echo "note: no apt as root here: firmware cross-compile and QEMU tests will be skipped"; \
+	fi
+
+# TFLM for the Cortex-M4F, both kernel sets, from TFLM_DIR/FLATBUFFERS_DIR/CMSIS_NN_DIR (default
+# ../shared/third_party): minutes the first time, then cached in ~/.cache/tinymlops/tflm (seconds).
+tflm-libs: $(STAMP) firmware-toolchain
+	@lacks="$$($(PY) -c 'from components.qemu_target import missing; print(*missing(), sep="; ")' 2>&1)"; \
+	if [ -z "$$lacks" ]; then \
+	  echo "tflm-libs: TFLM for the Cortex-M4F, reference and CMSIS-NN kernels (minutes the first time)"; \
+	  $(MAKE) --no-print-directory -j2 -C firmware tflm-lib KERNELS=reference >/dev/null && \
+	  $(MAKE) --no-print-directory -j2 -C firmware tflm-lib KERNELS=cmsis_nn >/dev/null && echo "tflm-libs: cached"; \
+	else \
+	  echo "note: the Cortex-M4 TFLM tests will be skipped: $$lacks"; \
 	fi
 
 compile: $(STAMP)

@@ -47,9 +47,11 @@ def continuous_training(store_url: str = CLUSTER_STORE, config_json: str = DEFAU
     exported = configure(export_c_array(config_json=config_json, tflite=quantized.outputs["tflite"],
                                         evaluation=evaluated.outputs["evaluation"]), "export-c-array",
                          cache=True)
-    # 9. firmware-build: both boards, in the builder image (or exactly what is missing)
-    built = configure(firmware_build(c_sources=exported.outputs["c_sources"]), "firmware-build", cache=True,
-                      cpu="2", memory="4Gi")
+    # 9. firmware-build: both boards, in the builder image (or exactly what is missing); the shipped
+    #    sources on the Cortex-M4F under QEMU, bit-exact with the host on evaluate's sample
+    built = configure(firmware_build(c_sources=exported.outputs["c_sources"],
+                                     target_inputs=evaluated.outputs["target_inputs"]), "firmware-build",
+                      cache=True, cpu="2", memory="4Gi")
     # 10. promote: register the version; production moves only if blessed (and, if required, built)
     promoted = configure(promote(
         **common, model=trained.outputs["model"], tflite=quantized.outputs["tflite"],

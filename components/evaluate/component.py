@@ -8,8 +8,12 @@ from components.runtime import RUNTIME_IMAGE
 @dsl.component(base_image=RUNTIME_IMAGE, install_kfp_package=False)
 def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.Input[dsl.Model],
              tflite: dsl.Input[dsl.Model], evaluation: dsl.Output[dsl.Artifact], card: dsl.Output[dsl.Markdown],
-             metrics: dsl.Output[dsl.Metrics], confusion: dsl.Output[dsl.ClassificationMetrics]) -> bool:
+             metrics: dsl.Output[dsl.Metrics], confusion: dsl.Output[dsl.ClassificationMetrics],
+             target_inputs: dsl.Output[dsl.Artifact]) -> bool:
+    """target_inputs (.npz): the int8 holdout sample and the host's scores, for firmware-build's Cortex-M4 check."""
     import json
+
+    import numpy as np
 
     import tf_keras as keras
 
@@ -25,6 +29,8 @@ def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.
         json.dump({"metrics": result.metrics, "blessing": result.blessing.to_dict()}, f, indent=2)
     with open(card.path, "w") as f:
         f.write(result.card)
+    with open(target_inputs.path, "wb") as f:
+        np.savez(f, **(result.target_inputs or {}))
     for name in ("int8_accuracy", "float_accuracy", "tflite_bytes", "arena_bytes", "tflm_mismatches"):
         metrics.log_metric(name, result.metrics[name])
     matrix = result.metrics["holdouts"]["holdout"]["int8"]["confusion"]

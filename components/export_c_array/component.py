@@ -15,8 +15,9 @@ def export_c_array(config_json: str, tflite: dsl.Input[dsl.Model], evaluation: d
     from components.config import Config
     from components.c_sources import export_c_array
 
-    arena = json.loads(Path(evaluation.path).read_text())["metrics"]["arena_bytes"]
-    files = export_c_array(Path(tflite.path).read_bytes(), Config.from_json(config_json), arena)
+    measured = json.loads(Path(evaluation.path).read_text())["metrics"]
+    files = export_c_array(Path(tflite.path).read_bytes(), Config.from_json(config_json), measured["arena_bytes"],
+                           measured["arena_measured_on"])
     Path(c_sources.path).mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (Path(c_sources.path) / name).write_bytes(data)

@@ -28,6 +28,7 @@ class FirmwareBuild:
     log_tail: str = ""
     sizes: dict = field(default_factory=dict)  # per board: flash and RAM used, from the build
     sha256: dict[str, str] = field(default_factory=dict)  # binary file -> digest
+    cortex_m4: dict = field(default_factory=dict)  # the shipped sources on the Cortex-M4F under QEMU
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +52,26 @@ def missing_tools(firmware_dir: Path = FIRMWARE_DIR) -> list[str]:
     return missing
 
 
-def build_firmware(sources: Path, out: Path, firmware_dir: Path = FIRMWARE_DIR, timeout_s: int = 1800) -> FirmwareBuild:
+def check_shipped_sources(sources: Path, target_inputs: Path | None) -> dict:
+    """The exported files exactly as shipped (their arena, their ops) on the Cortex-M4F with both kernel
+    sets, on evaluate's holdout sample, against the host's scores."""
+    import numpy as np
+
+    from components.qemu_target import TargetCheck, TargetError, check_on_target
+
+    arrays = np.load(target_inputs) if target_inputs is not None and target_inputs.is_file() else {}
+    if "host_scores" not in arrays:
+        return TargetCheck({}, np.zeros((0, 0)), ["evaluate did not run the Cortex-M4 check (see its metrics)"]).record()
+    inputs = [arrays[f"input_{i}"] for i in range(len(arrays) - 1)]
+    files = {p.name: p.read_bytes() for p in sources.iterdir() if p.is_file()}
+    try:
+        return check_on_target(files, inputs, arrays["host_scores"]).record()
+    except TargetError as error:
+        return {"ran": False, "verified": False, "statement": f"NOT verified on Cortex-M4: {error}"[:4000]}
+
+
+def build_firmware(sources: Path, out: Path, firmware_dir: Path = FIRMWARE_DIR, timeout_s: int = 1800,
+                   target_inputs: Path | None = None) -> FirmwareBuild:
     """Build every board from generated sources into `out`; write out/build.json either way."""
     out.mkdir(parents=True, exist_ok=True)
     missing = missing_tools(firmware_dir)
@@ -69,14 +89,16 @@ def build_firmware(sources: Path, out: Path, firmware_dir: Path = FIRMWARE_DIR, 
                                        for p in binaries})
         if not result.built:
             result.missing.append(f"build.sh exited {done.returncode} with no binaries; see log_tail")
+    result.cortex_m4 = check_shipped_sources(sources, target_inputs)
     (out / "build.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     return result
 
 
 def build_markdown(result: FirmwareBuild) -> str:
+    check = f"\n{result.cortex_m4.get('statement', '')}\n"
     if not result.built:
-        return "# Firmware: NOT built\n\n" + "\n".join(f"- missing: {m}" for m in result.missing) + "\n"
+        return "# Firmware: NOT built\n\n" + "\n".join(f"- missing: {m}" for m in result.missing) + "\n" + check
     lines = ["# Firmware built", "", "| board | flash | RAM |", "|---|---|---|"]
     lines += [f"| {board} | {s.get('flash_bytes', '?')} | {s.get('ram_bytes', '?')} |"
               for board, s in sorted(result.sizes.items())]
-    return "\n".join(lines + ["", "SHA-256:", ""] + [f"- {k}: {v}" for k, v in result.sha256.items()]) + "\n"
+    return "\n".join(lines + ["", "SHA-256:", ""] + [f"- {k}: {v}" for k, v in result.sha256.items()]) + "\n" + check

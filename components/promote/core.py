@@ -38,6 +38,9 @@ def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict
     if require_firmware and not (firmware and firmware["built"]):
         reasons.append("firmware not built, and this run requires it: "
                        + "; ".join((firmware or {}).get("missing", ["no firmware-build result"])))
+    cortex_m4 = (firmware or {}).get("cortex_m4") or {}
+    if cortex_m4.get("ran") and not cortex_m4.get("verified"):
+        reasons.append(f"the shipped C sources failed on the Cortex-M4: {cortex_m4['statement']}")
     register(store, version, files, {
         "dataset_version": training["dataset_version"], "seed": training["seed"],
         "config_fingerprint": training["config_fingerprint"], "blessed": blessing["blessed"],
@@ -45,6 +48,7 @@ def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict
         "float_accuracy": metrics["float_accuracy"], "tflite_bytes": metrics["tflite_bytes"],
         "arena_bytes": metrics["arena_bytes"], "firmware_built": bool(firmware and firmware["built"]),
         "firmware_missing": (firmware or {}).get("missing", []), "not_promoted_because": reasons,
+        "cortex_m4": cortex_m4.get("statement", "not checked"),
     })
     if reasons:
         return PromoteResult(version, False, reasons)
