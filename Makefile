@@ -96,6 +96,9 @@ CA_BUNDLE  ?= /etc/ssl/certs/ca-certificates.crt
 # install|skip; unset: install if the PlatformIO registry answers.
 PIO_PLATFORMS ?=
 PIO_REGISTRY  := https://api.registry.platformio.org/v3/packages/platformio/tool/tool-scons
+# The TFLM, flatbuffers and CMSIS-NN trees the builder image compiles TFLM from (firmware/Dockerfile);
+# absent, an empty folder: the image then says the Cortex-M4 check cannot run.
+THIRD_PARTY ?= $(abspath ../shared/third_party)
 
 images: $(STAMP)
 	@test -n "$(ENGINE)" || { echo "make images: no container engine works (see manifests/engine.sh above)"; exit 1; }
@@ -114,7 +117,10 @@ images: $(STAMP)
 	t0=$$(date +%s); \
 	$(ENGINE) build $$args -f manifests/runtime.Dockerfile -t $(RUNTIME_IMAGE) .; \
 	t1=$$(date +%s); echo "== $(RUNTIME_IMAGE) built in $$((t1 - t0)) s"; \
-	$(ENGINE) build $$args --build-arg PIO_PLATFORMS=$$pio -f firmware/Dockerfile -t $(BUILDER_IMAGE) .; \
+	third_party="$(THIRD_PARTY)"; \
+	if [ ! -d "$$third_party/tflite-micro" ]; then third_party=$$(mktemp -d); echo "== no TFLM sources in $(THIRD_PARTY)"; fi; \
+	$(ENGINE) build $$args --build-arg PIO_PLATFORMS=$$pio --build-context third_party=$$third_party \
+	    -f firmware/Dockerfile -t $(BUILDER_IMAGE) .; \
 	t2=$$(date +%s); echo "== $(BUILDER_IMAGE) built in $$((t2 - t1)) s"; \
 	for image in $(RUNTIME_IMAGE) $(BUILDER_IMAGE); do \
 	  echo "$$image $$($(ENGINE) images --format '{{.ID}} {{.Size}}' $$image | head -1)"; \

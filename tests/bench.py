@@ -102,6 +102,10 @@ def bench_model(devices: int, windows_per_device: int) -> dict:
         "tflite_bytes": m["tflite_bytes"], "arena_bytes": m["arena_bytes"], "tflm_mismatches": m["tflm_mismatches"],
         "holdout_windows": len(x), "tflm_us_per_window": 1e6 * tflm_s / len(x),
         "reference_us_per_window": 1e6 * reference_s / len(x), "tflm_over_reference_time_ratio": tflm_s / reference_s,
+        # On the board's ISA (QEMU -icount, instructions not seconds): per kernel set, bit-exact windows,
+        # instructions per inference, minimal arena, TFLM flash and static RAM, stack peak; and the latency budget.
+        "host_arena_bytes": m["host_arena_bytes"], "arena_measured_on": m["arena_measured_on"],
+        "cortex_m4": m["cortex_m4"], "latency": m["latency"],
     }
 
 

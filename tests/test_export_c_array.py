@@ -45,7 +45,7 @@ def test_settings_carry_what_training_decided(small_int8_model):
         assert abs(scale - q.scale) <= 1e-6 * q.scale and line.rstrip().endswith(f"{q.zero_point}}},")
     margin = config.firmware.arena_margin_bytes
     declared = int(re.search(r"kTensorArenaSize = (\d+);", settings).group(1))
-    assert arena + margin <= declared < arena + margin + 16 and declared % 16 == 0
+    assert declared == arena + margin  # exact: the firmware test shows one byte less fails on the target
     assert 'kClassNames[kClassCount] = {"idle", "wave", "punch", "circle", "lift"}' in settings
     assert "kWindowLength = 50;" in settings and "kSampleRateHz = 50.0f;" in settings
 

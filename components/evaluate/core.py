@@ -133,8 +133,8 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
         "output_quantization": {"scale": float(int8.output_scale), "zero_point": int(int8.output_zero_point)},
     }
     card = model_card("challenger", dataset_version, metrics, blessing, names)
-    inputs = None
-    if target is not None and target.ran:
-        inputs = {f"input_{i}": a for i, a in enumerate(int8.quantize(main.x[sample]))}
+    # Also where this machine could not run the check: firmware-build's image can.
+    inputs = {f"input_{i}": a for i, a in enumerate(int8.quantize(main.x[sample]))} if len(sample) else None
+    if inputs is not None:
         inputs["host_scores"] = tflm_scores[sample]
     return Evaluation(metrics, blessing, card, inputs)

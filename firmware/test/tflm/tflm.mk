@@ -110,17 +110,25 @@ CHECK_CXXFLAGS := $(ARM_CXXFLAGS) -DARDUINO=10819 -DTF_LITE_STATIC_MEMORY $(TFLM
                   -isystem $(TFLM_SRC_DIR)/include
 CHECK_ELF = $(CHECK_DIR)/tflm_check_$(KERNELS).elf
 
+# One object per source (the map file attributes flash and RAM by object name), built in parallel.
+CHECK_OBJS = $(addprefix $(CHECK_DIR)/,tflm_check.o text.o tflm_inference.o model_data.o startup.o semihost.o)
+CHECK_INCLUDES = -I$(APP_DIR) -I$(FIRMWARE)/src/board -I$(MODEL_DIR) -I$(CHECK_DIR) -I$(SMOKE_SRC_DIR)
+
+$(CHECK_ELF): $(CHECK_OBJS) $(TFLM_LIB)
+	$(ARM_CXX) $(CHECK_OBJS) $(TFLM_LIB) $(ARM_LDFLAGS) -Wl,-Map=$(CHECK_ELF:.elf=.map) -o $@
+$(CHECK_DIR)/tflm_check.o: $(TFLM_SRC_DIR)/tflm_check.cc $(CHECK_DIR)/check_windows.h $(MODEL_DIR)/model_ops.h
+	$(ARM_CXX) $(CHECK_CXXFLAGS) $(CHECK_INCLUDES) -c $< -o $@
+$(CHECK_DIR)/text.o: $(APP_DIR)/text.cc
+	$(ARM_CXX) $(CHECK_CXXFLAGS) $(CHECK_INCLUDES) -c $< -o $@
+$(CHECK_DIR)/tflm_inference.o: $(FIRMWARE)/src/board/tflm_inference.cc $(MODEL_DIR)/model_settings.h $(MODEL_DIR)/model_ops.h
+	$(ARM_CXX) $(CHECK_CXXFLAGS) $(CHECK_INCLUDES) -c $< -o $@
+$(CHECK_DIR)/model_data.o: $(MODEL_DIR)/model_data.cc
+	$(ARM_CXX) $(CHECK_CXXFLAGS) $(CHECK_INCLUDES) -c $< -o $@
+$(CHECK_DIR)/%.o: $(QEMU_SRC_DIR)/%.c
+	$(ARM_CC) $(ARM_CFLAGS) -I$(SMOKE_SRC_DIR) -c $< -o $@
+
 tflm-check: require-check tflm-lib
-	$(ARM_CC) $(ARM_CFLAGS) -I$(SMOKE_SRC_DIR) -c $(QEMU_SRC_DIR)/startup.c -o $(CHECK_DIR)/startup.o
-	$(ARM_CC) $(ARM_CFLAGS) -I$(SMOKE_SRC_DIR) -c $(QEMU_SRC_DIR)/semihost.c -o $(CHECK_DIR)/semihost.o
-	@# One object per source: the map file attributes flash and RAM by object name.
-	for src in $(TFLM_SRC_DIR)/tflm_check.cc $(APP_DIR)/text.cc $(FIRMWARE)/src/board/tflm_inference.cc \
-	           $(MODEL_DIR)/model_data.cc; do \
-	  $(ARM_CXX) $(CHECK_CXXFLAGS) -I$(APP_DIR) -I$(FIRMWARE)/src/board -I$(MODEL_DIR) -I$(CHECK_DIR) \
-	      -I$(SMOKE_SRC_DIR) -c $$src -o $(CHECK_DIR)/$$(basename $$src .cc).o || exit 1; \
-	done
-	$(ARM_CXX) $(addprefix $(CHECK_DIR)/,tflm_check.o text.o tflm_inference.o model_data.o startup.o semihost.o) \
-	    $(TFLM_LIB) $(ARM_LDFLAGS) -Wl,-Map=$(CHECK_ELF:.elf=.map) -o $(CHECK_ELF)
+	@$(MAKE) --no-print-directory -f $(FIRMWARE)/Makefile $(CHECK_ELF)
 	$(ARM_SIZE) -A $(CHECK_ELF)
 	@# -icount shift=0: one instruction is one nanosecond of the board's clock, so timer ticks count instructions.
 	timeout --kill-after=5 $(QEMU_TIMEOUT) $(QEMU) -M mps2-an386 -nographic -monitor none -icount shift=0 \
