@@ -107,6 +107,7 @@ def test_end_to_end_make_run_path(tmp_path, capsys):
     production = LocalStore(store).get_bytes(f"models/{trained['production']}/model.tflite")
     independent = _tflm_accuracy_on_fresh_windows(production)
     assert abs(independent - trained["int8_accuracy"]) <= 0.02
+    _check_cortex_m4_record(LocalStore(store), trained["production"])
 
     assert main(["simulate", "--scenario", "concept-drift", *common]) == 0
     capsys.readouterr()
@@ -144,6 +145,31 @@ def test_end_to_end_make_run_path(tmp_path, capsys):
     assert failed["failed"] is True and failed["latest_dataset_version"] not in before  # ingested, then stopped
     assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in failed["validation"]["kinds"]
     assert failed["validation"]["blocking"] >= 1
+
+
+def _check_cortex_m4_record(store, version: str) -> None:
+    """Where the Cortex-M4 check can run: evaluate measured the arena on the target, the exported settings
+    declare it plus the margin, and firmware-build found the shipped sources bit-exact with both kernel sets."""
+    from components import registry
+    from components.config import Config
+    from components.qemu_target import missing
+
+    metrics = json.loads(store.get_bytes(f"models/{version}/metrics.json"))
+    if missing():  # the rest of the story goes on; the record says why
+        assert metrics["arena_measured_on"] == "host (64-bit)" and not metrics["cortex_m4"]["ran"]
+        assert registry.read_model(store, version)["cortex_m4"].startswith("not verified on Cortex-M4: ")
+        return
+    assert metrics["arena_measured_on"] == "Cortex-M4F (QEMU)" and metrics["cortex_m4"]["verified"]
+    assert metrics["arena_bytes"] == metrics["cortex_m4"]["arena_needed_bytes"] < metrics["host_arena_bytes"]
+    assert all(check["fits"] for check in metrics["latency"]) and metrics["latency"]
+    settings = store.get_bytes(f"models/{version}/c/model_settings.h").decode()
+    declared = metrics["arena_bytes"] + Config().firmware.arena_margin_bytes
+    assert f"kTensorArenaSize = {declared};" in settings
+    windows = metrics["cortex_m4"]["windows"]
+    assert registry.read_model(store, version)["cortex_m4"] == (
+        f"verified on Cortex-M4 (QEMU): {windows}/{windows} windows bit-exact, reference and CMSIS-NN")
+    card = store.get_bytes(f"models/{version}/model_card.md").decode()
+    assert "## On the board's ISA" in card and "| cmsis_nn |" in card
 
 
 def _tflm_accuracy_on_fresh_windows(model: bytes) -> float:
