@@ -10,6 +10,8 @@ import argparse
 import json
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from components.config import ConfigError, load_config
@@ -24,16 +26,44 @@ RUNNER_OPTION = {"choices": RUNNERS, "default": "subprocess",
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ logs below FATAL (CUDA factory registration, ...) and library deprecation
+    # warnings say nothing a user can act on; tasks inherit the environment.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs Keras 2 (tf_keras)
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
-        summary = args.handler(args)
+        with _stdout_to_stderr(args.json):
+            summary = args.handler(args)
     except (ConfigError, StoreError, ValueError, RuntimeError, KeyError) as exc:
         print(f"tinymlops {args.command}: error: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"command": args.command, "failed": True, "error": str(exc)}, indent=2))
         return 1
     if summary is not None:
         print(json.dumps(summary, indent=2, sort_keys=True) if args.json else _human(summary))
     return 1 if isinstance(summary, dict) and summary.get("failed") else 0
+
+
+@contextmanager
+def _stdout_to_stderr(active: bool):
+    """With --json, whatever a command or its subprocesses print goes to stderr, so that stdout carries
+    only the one JSON document printed afterwards (descriptor 1 itself, not just sys.stdout)."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved, old = os.dup(1), sys.stdout
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = old
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--store", help=f"local folder or minio://host:port/bucket[/prefix] "
                         f"(default: ${STORE_ENV}, else .tinymlops/store)")
     common.add_argument("--config", help="YAML/JSON configuration file (default: built-in gesture model)")
-    common.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    common.add_argument("--json", action="store_true",
+                        help="stdout is exactly one JSON document (everything else goes to stderr)")
+    common.add_argument("--verbose", action="store_true",
+                        help="stream kfp.local's full task logs (else they go to a file under the pipeline root)")
     parser = argparse.ArgumentParser(prog="tinymlops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -148,7 +181,8 @@ def _run(args) -> dict:
     from pipelines.local import run_pipeline
 
     store = open_store(args.store)
-    return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root), args.runner)
+    return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root), args.runner,
+                        args.verbose)
 
 
 def _monitor(args) -> dict:
@@ -167,7 +201,8 @@ def _monitor(args) -> dict:
 
         def submit() -> dict:
             return kfp_api.run(client, "continuous-training", args.experiment, params)
-    summary = monitor(store, config, Path(args.pipeline_root), submit=submit, runner=args.runner)
+    summary = monitor(store, config, Path(args.pipeline_root), submit=submit, runner=args.runner,
+                      verbose=args.verbose)
     return {**summary, "text": monitor_text(summary)}
 
 
@@ -321,13 +356,31 @@ def _kfp(args) -> dict:
         return {"command": "kfp schedule", **kfp_api.schedule(client, args.pipeline, args.experiment, args.cron,
                                                                params, args.run_name or f"{args.pipeline}-scheduled",
                                                                version=args.version)}
-    return {"command": "kfp runs", "runs": kfp_api.list_runs(client, args.experiment)}
+    runs = kfp_api.list_runs(client, args.experiment)
+    return {"command": "kfp runs", "runs": runs, "text": _runs_table(runs)}
 
 
-def _config(args) -> None:
+def _runs_table(runs: list[dict]) -> str:
+    if not runs:
+        return "no runs"
+    columns = ("state", "created_at", "finished_at", "name", "run_id")
+    rows = [[str(run.get(c) or "-")[:19] if c.endswith("_at") else str(run.get(c) or "-") for c in columns]
+            for run in runs]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    errors = [f"{run['run_id']}: {run['error']}" for run in runs if run.get("error")]
+    return "\n".join(lines + (["errors:", *errors] if errors else []))
+
+
+def _config(args) -> dict | None:
     import yaml
 
-    print(yaml.safe_dump(load_config(args.config).to_dict(), sort_keys=False))
+    config = load_config(args.config).to_dict()
+    if args.json:
+        return config
+    print(yaml.safe_dump(config, sort_keys=False))
+    return None
 
 
 def _human(summary: dict) -> str:

@@ -541,9 +541,11 @@ def _short(exc: Any) -> str:
 
 
 def _iso(value: Any) -> str | None:
+    """An ISO time, or None where the API leaves it unset (the epoch, for a run that has not finished)."""
     if value is None:
         return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return None if text.startswith("1970-01-01T00:00:00") else text
 
 
 def _enum(value: Any) -> str | None:

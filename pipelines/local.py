@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,10 +51,13 @@ def pipeline_for(name: str, cluster: ClusterConfig):
 RUNNERS = ("subprocess", "container")
 
 
-def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path, runner: str = "subprocess") -> dict:
+def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path, runner: str = "subprocess",
+                 verbose: bool = False) -> dict:
     """Run one pipeline locally and summarise it from the store. Each task runs as a subprocess in this
-    virtualenv, or with runner="container" in its component's image (pipelines/containers.py)."""
+    virtualenv, or with runner="container" in its component's image (pipelines/containers.py). The console
+    shows one line per task; kfp.local's full logs go to <pipeline_root>/logs/ (`verbose` streams them too)."""
     from components.datasets import list_versions
+    from pipelines.console import quiet_run
 
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}: expected one of {RUNNERS}")
@@ -61,14 +66,18 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path, r
     pipeline_root.mkdir(parents=True, exist_ok=True)
     # A local folder must be absolute: each task is a subprocess (or container) and may not share our cwd.
     store_url = str(store.root) if isinstance(store, LocalStore) else store.url
-    with _tasks_run_in(runner, store, pipeline, pipeline_root, config.cluster.runtime_image) as containers:
+    log = pipeline_root / "logs" / f"{time.strftime('%Y%m%dT%H%M%S')}-{name}.log"
+    print(f"{name}: running ({runner}); full logs: {log}", file=sys.stderr, flush=True)
+    with (_tasks_run_in(runner, store, pipeline, pipeline_root, config.cluster.runtime_image) as containers,
+          quiet_run(log, verbose) as task_lines):
         versions_before = set(list_versions(store))
         try:
             output, failed = pipeline(store_url=store_url, config_json=config.to_json()).output, False
-        except RuntimeError:  # a task failed; kfp.local has logged its error above
+        except RuntimeError:  # a task failed; kfp.local has logged its error (in the log file)
             output, failed = None, True
     summary = {"command": "run", "pipeline": name, "store": store.url, "runner": runner,
-               "pipeline_root": str(pipeline_root), "failed": failed}
+               "pipeline_root": str(pipeline_root), "log": str(log), "failed": failed,
+               "task_lines": [vars(t) for t in task_lines]}
     if containers is not None:
         summary["tasks"] = [{k: v for k, v in vars(t).items() if k != "log_tail"} for t in containers.tasks]
         summary["failed_tasks"] = [vars(t) for t in containers.tasks if t.exit_code]
@@ -106,6 +115,15 @@ def _failed_tasks_text(s: dict) -> list[str]:
     return lines
 
 
+def _failed_task_log(s: dict, lines: int = 12) -> list[str]:
+    """The end of the log file where a subprocess task failed (the container runner has its own tail)."""
+    failed = [t["name"] for t in s.get("task_lines", []) if t["status"] not in ("SUCCESS", "running")]
+    if not failed or s.get("failed_tasks"):
+        return []
+    tail = Path(s["log"]).read_text(errors="replace").rstrip().splitlines()[-lines:]
+    return [f"  task {failed[0]} failed; the log ends:", *("    " + line for line in tail)]
+
+
 def training_summary(store: Store, model_version: str | None) -> dict:
     from components import registry
 
@@ -123,8 +141,9 @@ def training_summary(store: Store, model_version: str | None) -> dict:
 
 def _training_text(s: dict) -> str:
     if s["failed"] or not s.get("model_version"):
-        return "\n".join([f"{s['pipeline']} FAILED: its error is in the log above; reports written so far are in "
-                          f"the store {s['store']}; production is still {s['production']}", *_failed_tasks_text(s)])
+        return "\n".join([f"{s['pipeline']} FAILED: its error is in {s['log']}; reports written so far are in "
+                          f"the store {s['store']}; production is still {s['production']}", *_failed_task_log(s),
+                          *_failed_tasks_text(s)])
     verdict = ("blessed and promoted to production" if s["production"] == s["model_version"]
                else "NOT promoted: " + "; ".join(s["not_promoted_because"] or s["blessing_reasons"]))
     firmware = ("built for nano33ble and esp32dev" if s["firmware_built"]
@@ -200,6 +219,6 @@ def _text(s: dict) -> str:
               f"    validation/{version}/ (report .md/.json, TFDV statistics), schemas/",
               f"  KFP artifacts: {s['pipeline_root']}"]
     if s["failed"]:
-        lines.append("  a task failed: its error is in the log above; reports written so far are in the store")
-        lines += _failed_tasks_text(s)
+        lines.append(f"  a task failed: its error is in {s['log']}; reports written so far are in the store")
+        lines += _failed_task_log(s) + _failed_tasks_text(s)
     return "\n".join(lines)

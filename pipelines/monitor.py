@@ -32,13 +32,13 @@ def trigger_reason(decision: dict, config: Config) -> str:
 
 
 def start_training(store: Store, config: Config, pipeline_root: Path,
-                   submit: Callable[[], dict] | None = None, runner: str = "subprocess") -> dict:
+                   submit: Callable[[], dict] | None = None, runner: str = "subprocess", verbose: bool = False) -> dict:
     """Start continuous-training: through `submit` (the KFP API) or locally with `runner`, waiting for it."""
     if submit is not None:
         return {"where": "kfp", **submit()}
     from pipelines.local import run_pipeline
 
-    return {"where": "local", **run_pipeline("continuous-training", store, config, pipeline_root, runner)}
+    return {"where": "local", **run_pipeline("continuous-training", store, config, pipeline_root, runner, verbose)}
 
 
 def act_on_decision(store: Store, config: Config, decision_key: str, start: Callable[[], dict]) -> dict:
@@ -62,17 +62,17 @@ def act_on_decision(store: Store, config: Config, decision_key: str, start: Call
 
 
 def monitor(store: Store, config: Config, pipeline_root: Path, *,
-            submit: Callable[[], dict] | None = None, runner: str = "subprocess") -> dict:
+            submit: Callable[[], dict] | None = None, runner: str = "subprocess", verbose: bool = False) -> dict:
     """Both pipelines run locally with `runner` (subprocess or container), unless `submit` starts training."""
     from pipelines.local import run_pipeline
 
-    summary = run_pipeline("drift-monitor", store, config, pipeline_root, runner)
+    summary = run_pipeline("drift-monitor", store, config, pipeline_root, runner, verbose)
     summary["command"] = "monitor"
     if summary["failed"] or not summary.get("decision_key"):
         summary["trigger"] = {"started": False, "reason": "the drift monitor failed"}
         return summary
     trigger = act_on_decision(store, config, summary["decision_key"],
-                              lambda: start_training(store, config, pipeline_root, submit, runner))
+                              lambda: start_training(store, config, pipeline_root, submit, runner, verbose))
     summary["trigger"] = trigger
     summary["failed"] = bool(trigger.get("run", {}).get("failed"))
     return summary

@@ -46,7 +46,8 @@ def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict
         "config_fingerprint": training["config_fingerprint"], "blessed": blessing["blessed"],
         "blessing_reasons": blessing["reasons"], "int8_accuracy": metrics["int8_accuracy"],
         "float_accuracy": metrics["float_accuracy"], "tflite_bytes": metrics["tflite_bytes"],
-        "arena_bytes": metrics["arena_bytes"], "firmware_built": bool(firmware and firmware["built"]),
+        "arena_bytes": metrics["arena_bytes"], "host_arena_bytes": metrics.get("host_arena_bytes"),
+        "firmware_built": bool(firmware and firmware["built"]),
         "firmware_missing": (firmware or {}).get("missing", []), "not_promoted_because": reasons,
         "cortex_m4": cortex_m4.get("statement", "not checked"),
     })
