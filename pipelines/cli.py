@@ -309,7 +309,8 @@ def _device(args) -> dict:
                 raise ValueError("device collect needs --label (one of the configured classes)")
             result = device.collect(link, args.label, args.count, config, store, args.device_id)
             return {"command": "device collect", "key": result.key, "collected": result.collected,
-                    "skipped": len(result.skipped), "text": result.summary()}
+                    "skipped": len(result.skipped), "skipped_windows": [s.__dict__ for s in result.skipped],
+                    "text": result.summary()}
         version = args.model or registry.production(store)
         if not version:
             raise ValueError("device verify needs --model VERSION: nothing is in production")
@@ -318,12 +319,18 @@ def _device(args) -> dict:
         record = registry.read_model(store, version)
         windows = load_holdouts(store, record["dataset_version"], config)["holdout"].x[:args.windows]
         tflite = store.get_bytes(f"models/{version}/model.tflite")
-        result = device.verify(link, windows, tflite, config, record["arena_bytes"])
+        # The host's 64-bit runtime needs more arena than the board's figure (arena_bytes, 32-bit).
+        result = device.verify(link, windows, tflite, config, record.get("host_arena_bytes") or record["arena_bytes"])
         return {"command": "device verify", "model": version, "agree": result.agree, "windows": result.windows,
                 "identical": result.identical, "max_abs_diff": result.max_abs_diff, "text": result.summary(),
                 "failed": not result.agree}
-    except (device.CollectError, device.VerifyError) as exc:
+    except device.CollectError as exc:
         raise RuntimeError(f"{exc}; {exc.result.summary()}") from exc
+    except device.VerifyError as exc:
+        # A verification that failed before its first window (wrong model or contract, no READY, the host cannot
+        # run the model) has no comparison to add: its message is the whole story.
+        so_far = "" if exc.result is None else f"; {exc.result.summary()}"
+        raise RuntimeError(f"{exc}{so_far}") from exc
     except device.LinkError as exc:
         raise RuntimeError(str(exc)) from exc
     finally:

@@ -11,6 +11,8 @@ model through TFLM, as the firmware does. Faults, each at unit `fault_at`
 - disconnect: closes its end of the line once the host has read what came before
 - bad_crc:    sends that window with a wrong CRC (collect), then carries on
 - disagree:   answers verify windows fault_at, fault_at + 2, ... with one score off by one
+- mute:       sends its boot READY, then never answers anything (a board running other firmware,
+              or a wrong baud rate); fault_at does not apply
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from components.device.protocol import (
 )
 from components.simulator import simulate
 
-FAULTS = ("garbage", "midline", "disconnect", "bad_crc", "disagree")
+FAULTS = ("garbage", "midline", "disconnect", "bad_crc", "disagree", "mute")
 GARBAGE = b"\x15\xfe%%@@ line noise \xff\xfeSYNC?\n~~~~~~\n"
 
 
@@ -72,7 +74,7 @@ class FakeBoard:
         self._clock_ms = 1000
         self._window_counter = 0
         self._units = 0  # windows sent (collect) or replies sent (verify): where faults strike
-        self._silent = False
+        self._silent = fault == "mute"  # still reads what the host sends (board.commands), answers nothing
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line editing: bytes pass as they are, like a UART
         os.set_blocking(self._master, False)

@@ -5,6 +5,7 @@ a pty, so the host side runs through pyserial exactly as with a real port.
 Timeouts are short so the fault tests are quick; nothing asserts on time.
 """
 
+import importlib
 import io
 import json
 import zlib
@@ -393,38 +394,119 @@ def test_verify_refuses_a_board_running_another_model(connect, model):
         verify(link, x[:, :10], tflite, CONFIG, arena)
 
 
-def test_the_cli_collects_and_verifies(tmp_path, model, capsys):
-    from components import registry
-    from pipelines.cli import main
+# --- the command line -------------------------------------------------------------------------------------
 
-    tflite, arena, _ = model
-    store_dir = str(tmp_path / "cli-store")
-    board = FakeBoard(CONFIG).start()
-    try:
-        assert main(["device", "collect", "--port", board.port, "--label", "wave", "--count", "3",
-                     "--store", store_dir, "--json"]) == 0
-    finally:
-        board.stop()
-    collected = json.loads(capsys.readouterr().out)
-    assert collected["collected"] == 3 and collected["key"].startswith("incoming/fake-board-1/")
-    store = LocalStore(store_dir)
-    read_upload(store, collected["key"])
-    # verify the production model's holdout windows against a board running it
-    uploads, truth = simulate("baseline", CONFIG.data, devices=4, windows_per_device=3, seed=5)
-    for upload in uploads:
-        store.put_bytes(upload.key, upload.data)
+
+@pytest.fixture(scope="module")
+def cli_store(tmp_path_factory, model) -> str:
+    """A store folder with an ingested dataset and the fixture model in production as m-1."""
+    from components import registry
     from components.ingest.core import run_ingest
 
+    tflite, arena, _ = model
+    store_dir = str(tmp_path_factory.mktemp("cli") / "store")
+    store = LocalStore(store_dir)
+    uploads, _ = simulate("baseline", CONFIG.data, devices=4, windows_per_device=3, seed=5)
+    for upload in uploads:
+        store.put_bytes(upload.key, upload.data)
     version = run_ingest(store, CONFIG).version
+    # As evaluate records it: the board's (32-bit) arena, smaller than what the host's 64-bit runtime needs.
     registry.register(store, "m-1", {"model.tflite": tflite}, {"dataset_version": version, "blessed": True,
-                                                               "arena_bytes": arena, "int8_accuracy": 0.9})
+                                                               "arena_bytes": arena // 2, "host_arena_bytes": arena,
+                                                               "int8_accuracy": 0.9})
     registry.promote(store, "m-1")
-    board = FakeBoard(CONFIG, tflite=tflite, arena_bytes=arena).start()
-    try:
-        assert main(["device", "verify", "--port", board.port, "--windows", "3", "--store", store_dir, "--json"]) == 0
-    finally:
-        board.stop()
+    return store_dir
+
+
+def main(argv: list[str]) -> int:
+    from pipelines.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+def test_the_cli_collects_and_verifies(tmp_path, model, cli_store, capsys):
+    tflite, arena, _ = model
+    with FakeBoard(CONFIG) as board:
+        assert main(["device", "collect", "--port", board.port, "--label", "wave", "--count", "3",
+                     "--store", cli_store, "--json"]) == 0
+    collected = json.loads(capsys.readouterr().out)
+    assert collected["collected"] == 3 and collected["key"].startswith("incoming/fake-board-1/")
+    assert collected["skipped"] == 0 and collected["skipped_windows"] == []
+    read_upload(LocalStore(cli_store), collected["key"])
+    # verify the production model's holdout windows against a board running it
+    with FakeBoard(CONFIG, tflite=tflite, arena_bytes=arena) as board:
+        assert main(["device", "verify", "--port", board.port, "--windows", "3", "--store", cli_store, "--json"]) == 0
     verified = json.loads(capsys.readouterr().out)
     assert verified["agree"] and verified["windows"] == 3 and verified["model"] == "m-1"
-    assert main(["device", "verify", "--port", str(tmp_path / "no-such-port"), "--store", store_dir]) == 1
+    assert main(["device", "verify", "--port", str(tmp_path / "no-such-port"), "--store", cli_store]) == 1
     assert "no-such-port" in capsys.readouterr().err
+
+
+def _fails_with_one_message(argv: list[str], capsys) -> str:
+    """Run the CLI, expecting exit status 1 and one error line on stderr (no traceback); return that line."""
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("tinymlops device: error: ")
+    return err
+
+
+@pytest.mark.parametrize("early", ["another model", "another window length", "no READY", "host TFLM error"])
+def test_the_cli_reports_each_early_verify_failure_in_one_message(early, model, cli_store, capsys, monkeypatch):
+    from components import registry
+
+    tflite, arena, _ = model
+    expected_model = p.model_id(tflite)
+    argv = ["device", "verify", "--windows", "3", "--store", cli_store]
+    if early == "another model":
+        board = FakeBoard(CONFIG, tflite=tflite, arena_bytes=arena, reported_model="deadbeef")
+        phrase = (": cannot verify on board fake-board-1: it runs another model: model=deadbeef, the model to "
+                  f"verify is {expected_model} (flash it first)")
+    elif early == "another window length":
+        board = FakeBoard(Config.from_dict({"data": {"window_length": 40}}), reported_model=expected_model)
+        phrase = (": cannot verify on board fake-board-1: its data contract differs from the configuration: "
+                  "window=40, the configuration has window_length 50")
+    elif early == "no READY":
+        board = FakeBoard(CONFIG, fault="mute")
+        # Two short attempts instead of three of 5 s: the CLI has no option for the READY timeout.
+        verify_module = importlib.import_module("components.device.verify")
+        enter_mode = verify_module.enter_mode
+        monkeypatch.setattr(verify_module, "enter_mode",
+                            lambda link, mode, **_: enter_mode(link, mode, timeout=0.3, attempts=2))
+        phrase = (": cannot start verifying: no 'READY ... mode=verify' from the board after sending 'MODE verify' "
+                  "2 times, 0.3 s each")
+    else:  # a record whose arena is too small for the model: TFLM on the host cannot allocate its tensors
+        # 1 KiB fails at TFLM's first allocation. Not any smaller size will do: the tflite_micro Python runtime
+        # crashes the process (SIGSEGV) on some arenas just short of what a model needs.
+        store = LocalStore(cli_store)
+        registry.register(store, "m-small-arena", {"model.tflite": tflite},
+                          {**registry.read_model(store, "m-1"), "arena_bytes": 1024, "host_arena_bytes": 1024})
+        argv += ["--model", "m-small-arena"]
+        board = FakeBoard(CONFIG, tflite=tflite, arena_bytes=arena)
+        phrase = (f"cannot run model {expected_model} on the host (TFLM, arena 1024 B), so there is nothing "
+                  "to compare the board with: TFLM failed to allocate tensors")
+    with board:
+        err = _fails_with_one_message([*argv, "--port", board.port], capsys)
+    assert phrase in err
+    if early == "host TFLM error":
+        assert board.commands == []  # the board is not asked when the host has nothing to compare with
+    else:
+        assert err.startswith(f"tinymlops device: error: {board.port}: ")
+    assert board.error is None
+
+
+def test_the_cli_lists_each_skipped_window_with_its_reason(cli_store, capsys):
+    argv = ["device", "collect", "--label", "punch", "--count", "3", "--store", cli_store]
+    with FakeBoard(CONFIG, fault="bad_crc", fault_at=1) as board:
+        assert main([*argv, "--port", board.port]) == 0
+    text = capsys.readouterr().out
+    assert "2 of 3 'punch' windows collected" in text and "1 skipped (1 crc):" in text
+    assert "\n  window w00001 (crc): CRC mismatch: the board sent " in text
+    with FakeBoard(CONFIG, fault="bad_crc", fault_at=0) as board:
+        assert main([*argv, "--port", board.port, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["skipped"] == 1 and summary["collected"] == 2
+    [skipped] = summary["skipped_windows"]
+    assert skipped["window_id"] == "w00000" and skipped["kind"] == "crc"
+    assert skipped["reason"].startswith("CRC mismatch: the board sent ")
+    assert f"window w00000 (crc): {skipped['reason']}" in summary["text"]

@@ -45,7 +45,10 @@ UPLOAD_PREFIX = "incoming"
 class SkippedWindow:
     window_id: str  # the board's id; "?" when its WIN line was unreadable
     kind: str  # end, samples, crc, malformed, label, duplicate, contract, interrupted
-    reason: str
+    reason: str  # what was wrong, for a person; the window id is not repeated in it
+
+    def describe(self) -> str:
+        return f"window {self.window_id} ({self.kind}): {self.reason}"
 
 
 @dataclass
@@ -71,8 +74,10 @@ class CollectResult:
         where = f"written to {self.key}" if self.key else "nothing written"
         text = f"{self.port}: {self.collected} of {self.requested} '{self.label}' windows collected, {where}"
         if self.skipped:
+            # One line per skipped window: the person who performed the gestures sees which ones to redo and why.
             kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.skipped_by_kind.items()))
-            text += f"; {len(self.skipped)} skipped ({kinds})"
+            text += f"; {len(self.skipped)} skipped ({kinds}):"
+            text += "".join(f"\n  {s.describe()}" for s in self.skipped)
         return text
 
 
@@ -166,13 +171,12 @@ def _receive(link: SerialLink, result: CollectResult, rows: list[str], session: 
                 pending.problems.append(f"sample {len(pending.payloads)}: {exc}")
                 continue
             if exc.keyword == "END" and pending is not None:
-                _skip(result, pending.window_id, "end", f"window {pending.window_id}: unreadable END line: {exc}")
+                _skip(result, pending.window_id, "end", f"unreadable END line: {exc}")
                 pending, done = None, done + 1
                 continue
             if exc.keyword == "WIN":  # its samples and END follow: skip them as one window
                 if pending is not None:
-                    _skip(result, pending.window_id, "interrupted",
-                          f"window {pending.window_id}: an unreadable WIN line came before its END")
+                    _skip(result, pending.window_id, "interrupted", "an unreadable WIN line came before its END")
                     done += 1
                 pending = _Pending("?", "", problems=[f"unreadable WIN line: {exc}"])
                 continue
@@ -185,8 +189,7 @@ def _receive(link: SerialLink, result: CollectResult, rows: list[str], session: 
             raise _BoardSaid(message.text)
         if isinstance(message, WindowStart):
             if pending is not None:
-                _skip(result, pending.window_id, "interrupted",
-                      f"window {pending.window_id}: WIN {message.window_id} came before its END")
+                _skip(result, pending.window_id, "interrupted", f"WIN {message.window_id} came before its END")
                 done += 1
             pending = _Pending(message.window_id, message.label)
         elif isinstance(message, Sample) and pending is not None:
@@ -208,34 +211,32 @@ def _finish(result: CollectResult, rows: list[str], pending: _Pending, end: Wind
     data = config.data
     wid = pending.window_id
     if pending.problems:
-        return _skip(result, wid, "malformed", f"window {wid}: {pending.problems[0]}")
+        return _skip(result, wid, "malformed", pending.problems[0])
     if end.window_id != wid:
-        return _skip(result, wid, "end", f"window {wid}: ended by END {end.window_id}")
+        return _skip(result, wid, "end", f"ended by END {end.window_id}")
     n = len(pending.payloads)
     if n != data.window_length:
-        return _skip(result, wid, "samples", f"window {wid}: {n} samples, expected {data.window_length}")
+        return _skip(result, wid, "samples", f"{n} samples, expected {data.window_length}")
     crc = window_crc(pending.payloads)
     if crc != end.crc:
-        return _skip(result, wid, "crc", f"window {wid}: CRC mismatch: the board sent {end.crc}, "
-                                         f"the samples received give {crc}")
+        return _skip(result, wid, "crc", f"CRC mismatch: the board sent {end.crc}, the samples received give {crc}")
     width = len(data.channels) + 1
     for i, payload in enumerate(pending.payloads, 1):
         fields = payload.count(",") + 1
         if fields != width:
-            return _skip(result, wid, "malformed", f"window {wid}: sample {i} has {fields} numbers, expected "
-                                                   f"t_ms and {len(data.channels)} channels "
-                                                   f"({','.join(data.channel_names)})")
+            return _skip(result, wid, "malformed", f"sample {i} has {fields} numbers, expected t_ms and "
+                                                   f"{len(data.channels)} channels ({','.join(data.channel_names)})")
     if pending.label != result.label:
-        return _skip(result, wid, "label", f"window {wid}: labelled {pending.label!r}, "
-                                           f"expected {result.label!r} (the COLLECT label)")
+        return _skip(result, wid, "label", f"labelled {pending.label!r}, expected {result.label!r} "
+                                           "(the COLLECT label)")
     if wid in seen:
-        return _skip(result, wid, "duplicate", f"window {wid}: the board sent this window id twice")
+        return _skip(result, wid, "duplicate", "the board sent this window id twice")
     window_id = f"{session}-{wid}"
     window_rows = [f"{result.device_id},{window_id},{payload},{pending.label}\n" for payload in pending.payloads]
     parsed = parse_upload(f"window {wid}", (_header(config) + "".join(window_rows)).encode(), data)
     if parsed.quarantined or len(parsed.windows) != 1:
         reason = parsed.quarantined[0].reason if parsed.quarantined else "not one window"
-        return _skip(result, wid, "contract", f"window {wid} breaks the upload contract: {reason}")
+        return _skip(result, wid, "contract", f"breaks the upload contract: {reason}")
     seen.add(wid)
     rows.extend(window_rows)
     result.window_ids.append(window_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.config import Config
+from components.config import Config, DataConfig
 from components.device.protocol import (
     BoardError,
     Log,
@@ -89,7 +89,13 @@ class VerifyResult:
 
 
 class VerifyError(RuntimeError):
-    """Verification could not finish; `result` holds the windows compared so far (None before the first)."""
+    """Verification could not finish.
+
+    `result` holds the windows compared so far. It is None when verification
+    failed before any window was sent (the host cannot run the model, no
+    READY, the board runs another model or data contract): the message then
+    says everything there is to say.
+    """
 
     def __init__(self, message: str, result: VerifyResult | None = None):
         super().__init__(message)
@@ -113,19 +119,18 @@ def verify(link: SerialLink, windows_x: np.ndarray, tflite: bytes, config: Confi
     commands = [WindowCommand.of(window) for window in x]
     host = _host_scores(tflite, config, np.array([c.values for c in commands], dtype=np.float32).reshape(x.shape),
                         arena_bytes)
+    expected_model = model_id(tflite)
     classes = len(data.class_names)
     if host.shape[1] != classes:
-        raise VerifyError(f"the model has {host.shape[1]} outputs, the configuration {classes} classes")
+        raise VerifyError(f"model {expected_model} has {host.shape[1]} outputs, the configuration has {classes} "
+                          f"classes ({','.join(data.class_names)}): it was trained for another data contract")
     try:
         ready = enter_mode(link, "verify", timeout=ready_timeout)
     except LinkError as exc:
         raise VerifyError(f"{link.name}: cannot start verifying: {exc.detail}") from exc
-    problems = ready_mismatches(ready, data, classes=True)
-    expected_model = model_id(tflite)
-    if check_model and ready.model != expected_model:
-        problems.append(f"model={ready.model}, the model to verify is {expected_model} (flash it first)")
-    if problems:
-        raise VerifyError(f"{link.name}: the board does not run this model and contract: " + "; ".join(problems))
+    refusals = _refusals(ready, data, expected_model if check_model else None)
+    if refusals:
+        raise VerifyError(f"{link.name}: cannot verify on board {ready.device_id}: " + "; and ".join(refusals))
     result = VerifyResult(link.name, ready.device_id, ready.model, expected_model, host,
                           np.zeros((0, classes), dtype=np.int8))
     replies: list[tuple[int, ...]] = []
@@ -153,11 +158,27 @@ def _cause(exc: Exception) -> str:
     return f"the board rejected the window: ERR {exc}"
 
 
+def _refusals(ready: Ready, data: DataConfig, expected_model: str | None) -> list[str]:
+    """Why the board's READY rules out a comparison ([] when it fits); the model is not checked when None.
+
+    Both reasons are given at once, so a person fixes the board in one go.
+    """
+    refusals: list[str] = []
+    if expected_model is not None and ready.model != expected_model:
+        refusals.append(f"it runs another model: model={ready.model}, the model to verify is {expected_model} "
+                        "(flash it first)")
+    contract = ready_mismatches(ready, data, classes=True)
+    if contract:
+        refusals.append("its data contract differs from the configuration: " + "; ".join(contract))
+    return refusals
+
+
 def _host_scores(tflite: bytes, config: Config, x: np.ndarray, arena_bytes: int) -> np.ndarray:
     try:
         return Int8Model(tflite, input_groups(config.data)).run_tflm(x, arena_bytes)
     except (ValueError, RuntimeError) as exc:
-        raise VerifyError(f"cannot run the model on the host (TFLM, arena {arena_bytes} B): {exc}") from exc
+        raise VerifyError(f"cannot run model {model_id(tflite)} on the host (TFLM, arena {arena_bytes} B), "
+                          f"so there is nothing to compare the board with: {exc}") from exc
 
 
 def _reply(link: SerialLink, classes: int) -> tuple[int, ...]:
