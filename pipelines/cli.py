@@ -221,18 +221,23 @@ def _labels(args) -> dict:
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")
             return {"command": "labels oracle", "out": args.out, "tasks": len(answered), "synthetic": True}
-        print(text)
-        return None
+        return {"command": "labels oracle", "tasks": len(answered), "synthetic": True, "answers": answered,
+                "text": text}
     result = labels.import_labels(store, args.file, Path(args.file).read_bytes(), config, base_version=args.base)
-    return {"command": "labels import", "version": result.version, "parent": result.parent,
-            "counts": result.counts, "already_imported": result.already_imported,
-            "quarantine": f"datasets/{result.version}/quarantine.csv"}
+    summary = {"command": "labels import", "version": result.version, "parent": result.parent,
+               "written": result.written, "export_format": result.export_format, "note": result.note,
+               "counts": result.counts, "already_imported": result.already_imported}
+    if result.written:  # else the version is an earlier import's, and so is its quarantine file
+        summary["quarantine"] = f"datasets/{result.version}/quarantine.csv"
+    else:
+        summary["quarantined"] = [q.reason for q in result.quarantined]
+    return summary
 
 
 def _report(args) -> dict:
-    from pipelines.report import before_after, report_text
+    from pipelines.report import report, report_text
 
-    result = before_after(open_store(args.store), load_config(args.config))
+    result = report(open_store(args.store), load_config(args.config))  # also writes the page and chart
     return {**result, "text": report_text(result)}
 
 
