@@ -24,6 +24,9 @@ Scenarios:
   signal on purpose, so one model without a device input can learn both
   mappings after retraining. Their OLD windows' labels are stale too: the
   meaning changed, not the data.
+- data-drift with a kind (gain, offset, stuck, clip, noise, rate, swap, prior;
+  components/simulator_kinds.py): the baseline's own devices later, with one
+  named change on all of them or on the first N. Uploaded labelled.
 
 Ground truth is written under simulator/truth/NNNN-<name>.csv, later files
 overriding earlier ones: a concept-drift simulation also writes the new truth
@@ -35,12 +38,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from components.config import DataConfig
 from components.store import Store
+
+if TYPE_CHECKING:
+    from components.simulator_kinds import DataDrift
 
 SCENARIOS = ("baseline", "data-drift", "concept-drift")
 GESTURES = ("idle", "wave", "punch", "circle", "lift")
@@ -155,9 +163,11 @@ def _motion(gesture: str, t: np.ndarray, device: Device, rng: np.random.Generato
     return acc, gyro
 
 
-def _sense(acc_world, gyro_world, device: Device, pose: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """What the device's IMU reports, [T, 6]: ax, ay, az (g), gx, gy, gz (deg/s)."""
-    dt = 1.0 / 50.0
+def _sense(acc_world, gyro_world, device: Device, pose: np.ndarray, rng: np.random.Generator,
+           time_scale: float = 1.0) -> np.ndarray:
+    """What the device's IMU reports, [T, 6]: ax, ay, az (g), gx, gy, gz (deg/s).
+    `time_scale`: real time between samples over the stamped time (the rate kind's lying time base)."""
+    dt = time_scale / 50.0
     angles = np.deg2rad(np.cumsum(gyro_world, axis=0) * dt)  # small-angle orientation change
     frame = device.mount.T @ device.wear.T @ pose.T  # world -> sensor, before the gesture turns it
     turned = frame @ rotation(angles[:, 0], angles[:, 1], angles[:, 2]).transpose(0, 2, 1)  # [T,3,3]
@@ -179,7 +189,8 @@ class _SimulatedWindow:
     label: str  # ground truth (the label as this device's app now assigns it)
 
 
-def _simulated_windows(scenario: str, config: DataConfig, devices: int, windows_per_device: int, seed: int):
+def _simulated_windows(scenario: str, config: DataConfig, devices: int, windows_per_device: int, seed: int,
+                       drift: DataDrift | None = None):
     """Every simulated window, device by device; the one source of `simulate` and `simulate_arrays`."""
     if scenario not in SCENARIOS:
         raise SimulatorError(f"unknown scenario {scenario!r}: expected one of {SCENARIOS}")
@@ -191,15 +202,28 @@ def _simulated_windows(scenario: str, config: DataConfig, devices: int, windows_
     columns = [IMU_CHANNELS.index(c) for c in config.channel_names]
     ranges = np.array([[c.min, c.max] for c in config.channels])
     rng = np.random.default_rng([seed, SCENARIOS.index(scenario)])
-    # The fleet's traits depend on the seed only, so concept-drift shows the baseline's devices.
-    fleet = make_fleet(scenario, devices, np.random.default_rng(seed))
+    # The fleet's traits depend on the seed only, so concept-drift and the kinds show the baseline's devices.
+    fleet = drift.fleet(seed) if drift is not None else make_fleet(scenario, devices, np.random.default_rng(seed))
     t = np.arange(config.window_length) / config.sample_rate_hz
-    for device in fleet:
+    for i, device in enumerate(fleet):
+        mix, time_scale = None, 1.0
+        if drift is not None:
+            # A stream per device, whatever the kind: the undrifted devices' windows stay as they were, and a
+            # drifted device's windows differ from its undrifted ones by the change alone (prior: in the mix).
+            rng = np.random.default_rng([seed, SCENARIOS.index(scenario), i])
+            mix = drift.class_mix(device.device_id, config.class_names)
+            time_scale = drift.time_scale(device.device_id, config.sample_rate_hz)
         for k in range(windows_per_device):
-            gesture = config.class_names[rng.integers(len(config.class_names))]
-            acc, gyro = _motion(gesture, t, device, rng)
+            if mix is None:
+                gesture = config.class_names[rng.integers(len(config.class_names))]
+            else:
+                gesture = config.class_names[rng.choice(len(config.class_names), p=mix)]
+            acc, gyro = _motion(gesture, t * time_scale, device, rng)
             pose = rotation(*np.deg2rad(rng.normal(0, 12, size=3)))  # how the arm is held this time
-            values = np.clip(_sense(acc, gyro, device, pose, rng)[:, columns], ranges[:, 0], ranges[:, 1])
+            readings = _sense(acc, gyro, device, pose, rng, time_scale)
+            if drift is not None:
+                readings = drift.readings(device.device_id, readings)
+            values = np.clip(readings[:, columns], ranges[:, 0], ranges[:, 1])
             label = CONCEPT_REMAP.get(gesture, gesture) if device.concept_drifted else gesture
             if label not in config.class_names:
                 label = gesture
@@ -207,22 +231,57 @@ def _simulated_windows(scenario: str, config: DataConfig, devices: int, windows_
             yield _SimulatedWindow(device.device_id, k, start_ms, values, label)
 
 
+def _data_drift(scenario: str, config: DataConfig, devices: int, kind: str | None, kind_devices: int | None,
+                kind_size: float | None, kind_target: str | Sequence[str] | None) -> DataDrift | None:
+    """The data-drift kind asked for, resolved (components/simulator_kinds.py); None without a kind."""
+    if kind is None:
+        if (kind_devices, kind_size, kind_target) != (None, None, None):
+            raise SimulatorError("kind_devices, kind_size and kind_target need a kind")
+        return None
+    if scenario != "data-drift":
+        raise SimulatorError(f"a kind changes the data-drift scenario, not {scenario!r}")
+    from components.simulator_kinds import data_drift  # here, not at the top: simulator_kinds builds on this module
+
+    return data_drift(config, devices, kind, kind_devices=kind_devices, kind_size=kind_size, kind_target=kind_target)
+
+
+def simulation_name(scenario: str, config: DataConfig, *, devices: int = 12, seed: int = 0, kind: str | None = None,
+                    kind_devices: int | None = None, kind_size: float | None = None,
+                    kind_target: str | Sequence[str] | None = None) -> str:
+    """What names a simulation in its upload keys, window ids and truth file: "data-drift-gain-n3-s0"."""
+    return _name(scenario, seed, _data_drift(scenario, config, devices, kind, kind_devices, kind_size, kind_target))
+
+
+def _name(scenario: str, seed: int, drift: DataDrift | None) -> str:
+    return f"{scenario}-{drift.name}-s{seed}" if drift is not None else f"{scenario}-s{seed}"
+
+
 def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 100,
-             seed: int = 0) -> tuple[list[Upload], list[tuple[str, str, str]]]:
-    """Uploads for a fleet, and the ground truth (device_id, window_id, label) of every window."""
+             seed: int = 0, kind: str | None = None, kind_devices: int | None = None, kind_size: float | None = None,
+             kind_target: str | Sequence[str] | None = None) -> tuple[list[Upload], list[tuple[str, str, str]]]:
+    """Uploads for a fleet, and the ground truth (device_id, window_id, label) of every window.
+
+    `kind` (data-drift only; see components/simulator_kinds.py) changes the baseline's own devices instead of
+    bringing revision-B ones, on the first `kind_devices` (all when None), by `kind_size` (None: the kind's
+    default), on `kind_target`. Revision-B uploads come unlabelled, as a new fleet's would, for the labelling
+    queue; a kind's come labelled like the baseline's: the same devices and app, only the data changed, and
+    per-class comparisons with the baseline (is it the sensor or the class mix that moved?) need the labels.
+    """
+    drift = _data_drift(scenario, config, devices, kind, kind_devices, kind_size, kind_target)
+    name = _name(scenario, seed, drift)
     step_ms = 1000.0 / config.sample_rate_hz
-    labelled = scenario != "data-drift"
+    labelled = scenario != "data-drift" or drift is not None
     by_device: dict[str, list] = {}
     truth = []
-    for w in _simulated_windows(scenario, config, devices, windows_per_device, seed):
-        window_id = f"{scenario}-s{seed}-{w.index:05d}"
+    for w in _simulated_windows(scenario, config, devices, windows_per_device, seed, drift):
+        window_id = f"{name}-{w.index:05d}"
         truth.append((w.device_id, window_id, w.label))
         by_device.setdefault(w.device_id, []).append((window_id, w.start_ms, w.values, w.label if labelled else ""))
     uploads = []
     for device_id, records in by_device.items():
         for part in range(0, len(records), WINDOWS_PER_FILE):
             body = _to_csv(device_id, records[part:part + WINDOWS_PER_FILE], step_ms, config)
-            key = f"incoming/{device_id}/{scenario}-s{seed}-{part // WINDOWS_PER_FILE:03d}.csv"
+            key = f"incoming/{device_id}/{name}-{part // WINDOWS_PER_FILE:03d}.csv"
             uploads.append(Upload(key, body))
     return uploads, truth
 
@@ -294,17 +353,21 @@ def write_simulation(store: Store, uploads: list[Upload], truth: list[tuple[str,
 
 
 def simulate_arrays(scenario: str, config: DataConfig, *, devices: int = 12, windows_per_device: int = 100,
-                    seed: int = 0, truth: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    seed: int = 0, truth: bool = False, kind: str | None = None, kind_devices: int | None = None,
+                    kind_size: float | None = None,
+                    kind_target: str | Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The windows `simulate` would upload, as arrays, without writing or parsing CSV.
 
     Returns (x float32 [N, T, C], labels str [N], device_ids str [N]) in upload order, equal to the uploads
     parsed through the contract (values rounded to the CSV's 4 decimals). Labels are as uploaded ("" for the
-    unlabelled data-drift scenario) unless `truth`, which gives the oracle's labels. The same arguments give
-    the same windows as `simulate`: both come from `_simulated_windows`.
+    unlabelled data-drift scenario; a kind's are labelled) unless `truth`, which gives the oracle's labels. The
+    kind options are `simulate`'s. The same arguments give the same windows as `simulate`: both come from
+    `_simulated_windows`.
     """
-    labelled = scenario != "data-drift"
+    drift = _data_drift(scenario, config, devices, kind, kind_devices, kind_size, kind_target)
+    labelled = scenario != "data-drift" or drift is not None
     xs, labels, device_ids = [], [], []
-    for w in _simulated_windows(scenario, config, devices, windows_per_device, seed):
+    for w in _simulated_windows(scenario, config, devices, windows_per_device, seed, drift):
         # Through the CSV's text form, so the values equal an upload parsed through the contract.
         xs.append(np.array([[float(f"{v:.4f}") for v in row] for row in w.values], dtype=np.float32))
         labels.append(w.label if (labelled or truth) else "")
