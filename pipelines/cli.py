@@ -83,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", type=int, default=12)
     p.add_argument("--windows-per-device", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    from components.simulator_kinds import KINDS  # here: the one list of kinds, and only this command's parser
+
+    p.add_argument("--kind", choices=KINDS, help="data-drift only: the baseline's own devices with this one change "
+                   "(see components/simulator_kinds.py) instead of new revision-B devices")
+    p.add_argument("--kind-devices", metavar="N|all",
+                   help="with --kind: change the first N device ids in sorted order (default: all)")
+    p.add_argument("--kind-size", type=float, help="with --kind: how much (default: the kind's own)")
+    p.add_argument("--kind-target", help="with --kind: what changes, comma-separated: a sensor (accel, gyro), "
+                   "channels (stuck: one, swap: two) or a class (prior) (default: the kind's own)")
     p.set_defaults(handler=_simulate)
 
     p = sub.add_parser("run", parents=[common], help="run a pipeline locally under kfp.local")
@@ -163,18 +172,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args) -> dict:
-    from components.simulator import simulate, stale_truth, write_simulation
+    from components.simulator import simulate, simulation_name, stale_truth, write_simulation
+    from components.simulator_kinds import drifted_devices
 
     config = load_config(args.config)
     store = open_store(args.store)
+    if args.kind_devices in (None, "all"):
+        kind_devices = None
+    elif args.kind_devices.isdigit():
+        kind_devices = int(args.kind_devices)
+    else:
+        raise ValueError(f"--kind-devices takes a number of devices or 'all', not {args.kind_devices!r}")
+    kind = {"kind": args.kind, "kind_devices": kind_devices, "kind_size": args.kind_size,
+            "kind_target": args.kind_target}
     uploads, truth = simulate(args.scenario, config.data, devices=args.devices,
-                              windows_per_device=args.windows_per_device, seed=args.seed)
+                              windows_per_device=args.windows_per_device, seed=args.seed, **kind)
     # A concept drift also makes the labels of old windows stale: the oracle learns their new truth.
     stale = stale_truth(store, args.scenario, args.devices, args.seed)
-    written = write_simulation(store, uploads, truth + stale, f"{args.scenario}-s{args.seed}")
-    return {"command": "simulate", "scenario": args.scenario, "store": store.url, "synthetic": True,
-            "uploads": len(uploads), "uploads_written": written, "windows": len(truth),
-            "old_windows_now_stale": len(stale)}
+    name = simulation_name(args.scenario, config.data, devices=args.devices, seed=args.seed, **kind)
+    written = write_simulation(store, uploads, truth + stale, name)
+    summary = {"command": "simulate", "scenario": args.scenario, "store": store.url, "synthetic": True,
+               "uploads": len(uploads), "uploads_written": written, "windows": len(truth),
+               "old_windows_now_stale": len(stale)}
+    if args.kind:
+        summary |= {"kind": args.kind, "name": name, "drifted_devices": drifted_devices(args.devices, kind_devices)}
+    return summary
 
 
 def _run(args) -> dict:

@@ -4,7 +4,9 @@ The drift-monitor pipeline runs here under kfp.local (on the cluster: inside the
 decision is drift of a kind in `monitor.trigger_on`, or when no model is in production yet and there is
 labelled data (the first model), the monitor claims the alert in the store (components/alerts.py: one run
 per alert and cooldown, even with monitors racing) and starts the continuous-training run: a local
-kfp.local run, or with `submit` a run created through the KFP API.
+kfp.local run, or with `submit` a run created through the KFP API. Every monitor run that reached a decision
+leaves a performance record (components/performance.py): the accuracy on new labels, the drift evidence, the
+decision and the run it started; `tinymlops report` charts them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from components.alerts import claim_trigger, record_run
 from components.config import Config
+from components.performance import record_monitor_run
 from components.store import Store, get_json
 
 
@@ -74,6 +77,7 @@ def monitor(store: Store, config: Config, pipeline_root: Path, *,
     trigger = act_on_decision(store, config, summary["decision_key"],
                               lambda: start_training(store, config, pipeline_root, submit, runner, verbose))
     summary["trigger"] = trigger
+    summary["performance_key"] = record_monitor_run(store, summary["decision_key"], trigger)
     summary["failed"] = bool(trigger.get("run", {}).get("failed"))
     return summary
 
@@ -90,4 +94,6 @@ def monitor_text(s: dict) -> str:
             lines.append(run["text"])
     else:
         lines.append(f"no training run started: {trigger['reason']}")
+    if s.get("performance_key"):  # absent when the drift monitor failed before deciding
+        lines.append(f"performance record: {s['performance_key']} (`tinymlops report` charts them)")
     return "\n".join(lines)

@@ -9,6 +9,9 @@ are evidence for people, window-level, so they are reported but do not decide. R
     drift/<dataset version>/<time>/decision.json   the decision and all its evidence
     drift/<dataset version>/<time>/report.html     evidently's data-drift report on per-window features
     drift/<dataset version>/<time>/summary.md      a person's summary
+
+The KFP UI also gets the accuracy chart (components/performance.py): the monitor runs recorded so far and
+this decision's point, which its monitor records once it has acted on it.
 """
 
 from __future__ import annotations
@@ -206,3 +209,23 @@ def write_report(store: Store, report: DriftReport, html_path: str | Path) -> st
     put_json(store, folder + "decision.json", {**_jsonable(report.evidence), "decision_key": folder + "decision.json",
                                                "report_html": folder + "report.html"})
     return folder + "decision.json"
+
+
+def write_performance_html(store: Store, report: DriftReport, html_path: str | Path) -> None:
+    """The accuracy chart over the recorded monitor runs and this decision (not recorded yet), as a page."""
+    from components.performance import accuracy_chart, chart_page, monitor_record, read_series
+
+    chart = accuracy_chart([*read_series(store), monitor_record(report.evidence, None)])
+    note = "The monitor runs recorded so far and this run's own measurement, if it made one."
+    Path(html_path).write_text(chart_page(chart, "Model performance: accuracy rate", note), encoding="utf-8")
+
+
+def run(store: Store, config: Config, dataset_version: str | None, report_html: str, summary_md: str,
+        decision_json: str, performance_html: str) -> tuple[DriftReport, str]:
+    """The component's work, by artifact path: decide, write the reports; return the report and decision.json's key."""
+    result = detect_drift(load_drift_inputs(store, dataset_version), config, report_html)
+    key = write_report(store, result, report_html)
+    Path(summary_md).write_text(result.summary_md, encoding="utf-8")
+    Path(decision_json).write_bytes(store.get_bytes(key))
+    write_performance_html(store, result, performance_html)
+    return result, key
