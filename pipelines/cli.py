@@ -194,8 +194,13 @@ def _simulate(args) -> dict:
     summary = {"command": "simulate", "scenario": args.scenario, "store": store.url, "synthetic": True,
                "uploads": len(uploads), "uploads_written": written, "windows": len(truth),
                "old_windows_now_stale": len(stale)}
+    what = args.scenario
     if args.kind:
         summary |= {"kind": args.kind, "name": name, "drifted_devices": drifted_devices(args.devices, kind_devices)}
+        what += f" ({args.kind} on {len(summary['drifted_devices'])} of {args.devices} devices)"
+    summary["text"] = (f"simulated (SYNTHETIC) {what}: {len(truth)} windows from {args.devices} devices, "
+                       f"{written} of {len(uploads)} uploads written to {store.url}/incoming/"
+                       + (f"; {len(stale)} old labels now stale" if stale else ""))
     return summary
 
 
