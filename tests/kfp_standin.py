@@ -313,7 +313,9 @@ class KfpStandIn:
         run = {key: copy.deepcopy(body[key]) for key in (
             "experiment_id", "display_name", "description", "pipeline_spec", "pipeline_version_reference",
             "runtime_config", "service_account") if body.get(key) is not None}
+        # As KFP 2.5 answers for a run that has not finished: the epoch, not an absent field.
         run.update({"run_id": str(uuid.uuid4()), "storage_state": "AVAILABLE", "created_at": now,
+                    "finished_at": "1970-01-01T00:00:00Z",
                     "scheduled_at": now, "state": "PENDING", "state_history": [{"update_time": now,
                                                                                 "state": "PENDING"}]})
         run.setdefault("service_account", "pipeline-runner")

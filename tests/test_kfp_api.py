@@ -1,5 +1,6 @@
 """pipelines.kfp_api against a local stand-in of the KFP 2.5 v2beta1 REST API, over HTTP through kfp.Client."""
 
+import json
 import logging
 import socket
 
@@ -184,6 +185,7 @@ def test_list_runs_newest_first_and_by_experiment(standin, client, params):
     everything = kfp_api.list_runs(client)
     assert [r["run_id"] for r in everything] == [a2["run_id"], b1["run_id"], a1["run_id"]]
     assert everything[0]["name"] == "a2" and everything[0]["state"] == "PENDING"
+    assert everything[0]["finished_at"] is None and everything[0]["created_at"]  # not the epoch
     assert everything[0]["version_id"] == a2["version_id"] and everything[1]["version_id"] is None
     assert [r["name"] for r in kfp_api.list_runs(client, "exp-a")] == ["a2", "a1"]
     assert [r["name"] for r in kfp_api.list_runs(client, page_size=1)] == ["a2"]
@@ -309,8 +311,13 @@ def test_the_cli_uploads_runs_and_schedules(standin, capsys):
     assert main(["kfp", "upload", "continuous-training", *common]) == 0
     assert main(["kfp", "run", "continuous-training", "--store-url", STORE_URL, *common]) == 0
     assert main(["kfp", "schedule", "continuous-training", "--cron", "0 0 3 * * *", *common]) == 0
-    assert main(["kfp", "runs", *common]) == 0
     capsys.readouterr()
+    assert main(["kfp", "runs", "--host", standin.host]) == 0
+    table = capsys.readouterr().out.splitlines()  # a table for a person: a header, one row per run
+    assert table[0].split() == ["state", "created_at", "finished_at", "name", "run_id"] and len(table) == 2
+    assert table[1].split()[0] == "PENDING" and table[1].split()[2] == "-"
+    assert main(["kfp", "runs", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][0]["finished_at"] is None
     assert main(["kfp", "schedule", "continuous-training", "--cron", "0 3 * * *", *common]) == 1
     assert "did you mean '0 0 3 * * *'" in capsys.readouterr().err
     (recurring,) = standin.recurring_runs.values()
