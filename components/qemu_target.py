@@ -140,7 +140,8 @@ def tflm_sizes(map_text: str, arena: int) -> dict[str, int]:
         pending = None
         if section is None or size == 0 or not int(match[2], 16):
             continue
-        part = "model" if "model_data" in source else "tflm" if ("libtflm.a(" in source or "tflm_inference" in source) else None
+        tflm = "libtflm.a(" in source or "tflm_inference" in source
+        part = "model" if "model_data" in source else "tflm" if tflm else None
         if part is None:
             continue
         if section.startswith(_FLASH) or section.startswith(".data"):
@@ -187,7 +188,8 @@ class TargetCheck:
         parts = [f"{self.bit_exact_windows(k)}/{n} windows bit-exact with {KERNEL_NAMES[k]}" for k in self.runs]
         failed = [f"{KERNEL_NAMES[k]}: {r.begin_error}" for k, r in self.runs.items() if r.begin_error]
         if self.verified:
-            return f"verified on Cortex-M4 (QEMU): {n}/{n} windows bit-exact, {' and '.join(KERNEL_NAMES[k] for k in self.runs)}"
+            kernels = " and ".join(KERNEL_NAMES[k] for k in self.runs)
+            return f"verified on Cortex-M4 (QEMU): {n}/{n} windows bit-exact, {kernels}"
         return "NOT verified on Cortex-M4 (QEMU): " + "; ".join(parts + failed)
 
     def record(self) -> dict:

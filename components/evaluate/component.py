@@ -14,7 +14,6 @@ def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.
     import json
 
     import numpy as np
-
     import tf_keras as keras
 
     from components.config import Config

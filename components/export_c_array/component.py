@@ -12,8 +12,8 @@ def export_c_array(config_json: str, tflite: dsl.Input[dsl.Model], evaluation: d
     import json
     from pathlib import Path
 
-    from components.config import Config
     from components.c_sources import export_c_array
+    from components.config import Config
 
     measured = json.loads(Path(evaluation.path).read_text())["metrics"]
     files = export_c_array(Path(tflite.path).read_bytes(), Config.from_json(config_json), measured["arena_bytes"],

@@ -61,7 +61,8 @@ def check_shipped_sources(sources: Path, target_inputs: Path | None) -> dict:
 
     arrays = np.load(target_inputs) if target_inputs is not None and target_inputs.is_file() else {}
     if "host_scores" not in arrays:
-        return TargetCheck({}, np.zeros((0, 0)), ["evaluate did not run the Cortex-M4 check (see its metrics)"]).record()
+        no_windows = "evaluate passed no windows to check (evaluate.target_windows is 0, or no holdout)"
+        return TargetCheck({}, np.zeros((0, 0)), [no_windows]).record()
     inputs = [arrays[f"input_{i}"] for i in range(len(arrays) - 1)]
     files = {p.name: p.read_bytes() for p in sources.iterdir() if p.is_file()}
     try:
