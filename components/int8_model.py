@@ -8,9 +8,7 @@ to unit groups by tensor name, so input order never has to be assumed.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,24 +110,12 @@ class Int8Model:
         return np.array(out, dtype=np.int8).reshape(len(x), -1)
 
     def minimal_arena(self, probe: np.ndarray, low: int = 256, high: int = 256 * 1024) -> int:
-        """Smallest arena (bytes) at which TFLM builds the interpreter and runs a window."""
-        def fits(size: int) -> bool:
-            try:
-                self.run_tflm(probe[:1], size)
-                return True
-            except RuntimeError:
-                return False
+        """Smallest arena (bytes) at which TFLM builds the interpreter and runs a window. Searched in a child
+        process: the runtime crashes at some sizes instead of raising (components/tflm_arena_search.py)."""
+        from components.tflm_arena_search import search
 
-        with _quiet_stderr():
-            if not fits(high):
-                raise RuntimeError(f"the model does not run in a {high} B arena")
-            while low < high:  # invariant: fits(high)
-                middle = (low + high) // 2
-                if fits(middle):
-                    high = middle
-                else:
-                    low = middle + 1
-        return high
+        window = self.quantize(probe[:1])
+        return search(self.model, [(q.index, a) for q, a in zip(self.inputs, window, strict=True)], low, high)
 
     def dequantize(self, scores: np.ndarray) -> np.ndarray:
         return (scores.astype(np.float32) - self.output_zero_point) * self.output_scale
@@ -139,18 +125,3 @@ def _tflm(model: bytes, arena_bytes: int):
     from tflite_micro import runtime
 
     return runtime.Interpreter.from_bytes(model, arena_size=arena_bytes)
-
-
-class _quiet_stderr:
-    """TFLM reports allocation failures on fd 2 from C++; silence them during the search."""
-
-    def __enter__(self):
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
