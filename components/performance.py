@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -26,7 +25,6 @@ from components.store import Store, get_json, put_json
 
 PREFIX = "performance/"
 REPORTS = "reports/"
-Z_95 = 1.959964  # two-sided 95% normal quantile
 
 
 def _stamp(at: datetime) -> str:
@@ -43,14 +41,15 @@ def report_keys(at: datetime) -> tuple[str, str]:
     return folder + "report.html", folder + "accuracy.png"
 
 
-def wilson(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval of a proportion: unlike p ± z·se it stays in [0, 1] and is sane near 0 and 1."""
+def wilson(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (scipy's): unlike p ± z·se it stays in [0, 1] and is sane near 0
+    and 1."""
+    from scipy import stats
+
     if n <= 0:
         return 0.0, 1.0
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    interval = stats.binomtest(correct, n).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def _accuracy(correct: int, n: int, **extra) -> dict:

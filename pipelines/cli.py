@@ -53,17 +53,15 @@ def _stdout_to_stderr(active: bool):
     if not active:
         yield
         return
-    sys.stdout.flush()
-    saved, old = os.dup(1), sys.stdout
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stdout = old
-        os.dup2(saved, 1)
-        os.close(saved)
+    from pipelines.console import descriptors_to
+
+    old = sys.stdout
+    with descriptors_to(2, 1):
+        sys.stdout = sys.stderr
+        try:
+            yield
+        finally:
+            sys.stdout = old
 
 
 def _parser() -> argparse.ArgumentParser:

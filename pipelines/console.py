@@ -162,28 +162,39 @@ class _TaskLog(io.TextIOBase):
 
 
 @contextmanager
+def descriptors_to(target_fd: int, *fds: int):
+    """Point descriptors `fds` at `target_fd` for the block: what C libraries and child processes write
+    goes there too, not only what Python prints."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
+    for fd in fds:
+        os.dup2(target_fd, fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip(fds, saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@contextmanager
 def quiet_run(log_path: Path, verbose: bool = False):
     """Route all output of the run to `log_path`; per-task lines go to the console (stderr).
 
     Yields the list of TaskLine, filled as tasks finish."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
     show = open(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")  # the console, kept aside
     old_streams = sys.stdout, sys.stderr
-    with open(log_path, "a", buffering=1, encoding="utf-8", errors="replace") as log:
+    with (open(log_path, "a", buffering=1, encoding="utf-8", errors="replace") as log,
+          descriptors_to(log.fileno(), 1, 2)):
         stream = _TaskLog(log, show, verbose)
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = stream
         try:
             yield stream.tasks
         finally:
             stream.close_run()
             sys.stdout, sys.stderr = old_streams
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
             show.close()

@@ -79,24 +79,29 @@ def small_int8_model():
     from components.datasets import WindowSet
     from components.features import input_groups
     from components.int8_model import Int8Model
-    from components.quantize.core import quantize
-    from components.train.core import train
-
     config = Config.from_dict({"train": {"epochs": 3}, "quantize": {"qat_epochs": 1, "representative_windows": 20}})
     uploads, _ = simulate("baseline", config.data, devices=5, windows_per_device=12, seed=21)
     parsed = [w for u in uploads for w in parse_upload(u.key, u.data, config.data).windows]
     windows = WindowSet.from_windows(parsed, config.data.window_length, len(config.data.channels))
+    tflite = train_small_int8(windows, config)
+    arena = Int8Model(tflite, input_groups(config.data)).minimal_arena(windows.x[:1])
+    return tflite, config, arena, windows.x
+
+
+def train_small_int8(windows, config: Config) -> bytes:
+    """Train and quantize on a few dozen windows: the int8 .tflite."""
     import tensorflow as tf
 
-    # Eager: tracing the training step costs more than fitting 60 windows; the weights are the same.
+    from components.quantize.core import quantize
+    from components.train.core import train
+
+    # Eager: tracing the training step costs more than fitting a few dozen windows; the weights are the same.
     eager = tf.config.functions_run_eagerly()
     tf.config.run_functions_eagerly(True)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
             trained = train(windows, config)
-            tflite = quantize(trained.model, trained.data, config).tflite
+            return quantize(trained.model, trained.data, config).tflite
     finally:
         tf.config.run_functions_eagerly(eager)
-    arena = Int8Model(tflite, input_groups(config.data)).minimal_arena(windows.x[:1])
-    return tflite, config, arena, windows.x

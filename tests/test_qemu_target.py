@@ -14,7 +14,6 @@ objects are cached in ~/.cache/tinymlops/tflm and later runs link in seconds.
 from __future__ import annotations
 
 import subprocess
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -50,12 +49,9 @@ def demo_model(small_int8_model):
 def user_model(tmp_path_factory):
     """A model trained on a user's configuration: 3 accelerometer channels in m/s^2, 40 samples at 20 Hz,
     3 classes (tests/test_user_dataset.py's recording), read through the config file alone."""
-    import tensorflow as tf
-
     from components.contract import parse_upload
     from components.datasets import WindowSet
-    from components.quantize.core import quantize
-    from components.train.core import train
+    from tests.conftest import train_small_int8
     from tests.test_user_dataset import CONFIG, har_csv
 
     path = tmp_path_factory.mktemp("user") / "har.yaml"
@@ -65,16 +61,7 @@ def user_model(tmp_path_factory):
     parsed = [w for d in range(5) for w in
               parse_upload(f"incoming/subject-{d}/rec.csv", har_csv(f"subject-{d}", 9, rng), config.data).windows]
     windows = WindowSet.from_windows(parsed, config.data.window_length, len(config.data.channels))
-    eager = tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)  # faster than tracing for a few dozen windows; same weights
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Even though the `tf.config.experimental_run_functions_eagerly`")
-            trained = train(windows, config)
-            tflite = quantize(trained.model, trained.data, config).tflite
-    finally:
-        tf.config.run_functions_eagerly(eager)
-    return _exported(tflite, config, windows.x)
+    return _exported(train_small_int8(windows, config), config, windows.x)
 
 
 @needs_target

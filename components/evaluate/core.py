@@ -78,12 +78,13 @@ def target_sample(count: int, limit: int) -> np.ndarray:
     return np.unique(np.linspace(0, count - 1, min(count, limit)).round().astype(int)) if limit else np.zeros(0, int)
 
 
-def check_target(int8: Int8Model, tflite: bytes, x: np.ndarray, host_scores: np.ndarray, arena: int,
+def check_target(tflite: bytes, inputs: list[np.ndarray], host_scores: np.ndarray, arena: int,
                  config: Config) -> TargetCheck | None:
-    """The holdout sample on the Cortex-M4F under QEMU; the host's arena (64-bit pointers) is ample for it."""
-    if not len(x):
+    """The holdout sample's int8 inputs on the Cortex-M4F under QEMU; the host's arena (64-bit pointers) is
+    ample for it."""
+    if not len(host_scores):
         return None
-    return check_on_target(export_c_array(tflite, config, arena), int8.quantize(x), host_scores)
+    return check_on_target(export_c_array(tflite, config, arena), inputs, host_scores)
 
 
 def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion: Champion | None,
@@ -111,7 +112,8 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
         except ValueError as exc:  # trained for another data contract: not comparable
             champion_result = {"version": champion.version, "int8_accuracy": None, "not_comparable": str(exc)}
     sample = target_sample(len(main.x), config.evaluate.target_windows)
-    target = check_target(int8, tflite, main.x[sample], tflm_scores[sample], arena, config)
+    sample_inputs = int8.quantize(main.x[sample])
+    target = check_target(tflite, sample_inputs, tflm_scores[sample], arena, config)
     # The arena the export declares: what the board's 32-bit TFLM needs when measured, else the host's figure.
     board_arena = target.arena_needed_bytes if target is not None and target.ran else arena
     budgets = check_budgets(len(tflite), board_arena, config.evaluate)
@@ -134,7 +136,7 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
     }
     card = model_card("challenger", dataset_version, metrics, blessing, names)
     # Also where this machine could not run the check: firmware-build's image can.
-    inputs = {f"input_{i}": a for i, a in enumerate(int8.quantize(main.x[sample]))} if len(sample) else None
+    inputs = {f"input_{i}": a for i, a in enumerate(sample_inputs)} if len(sample) else None
     if inputs is not None:
         inputs["host_scores"] = tflm_scores[sample]
     return Evaluation(metrics, blessing, card, inputs)

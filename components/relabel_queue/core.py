@@ -29,7 +29,8 @@ from components.detect_drift.features import window_features
 POOL_FACTOR = 4
 FOREST_TREES = 200
 
-# The names the tasks and the labelling config share; labels.parse_export reads choices from any result.
+# The names the tasks and the labelling config share; label_exports.parse_export reads choices from any
+# result.
 LABEL_CONTROL = "label"
 SERIES_OBJECT = "ts"
 TIME_COLUMN = "time"

@@ -40,10 +40,10 @@ endif
 # The library's sources: as TFLM's Makefile computes them, without tests, benchmarks and the
 # signal-processing kernels (audio front ends; none of our models use them).
 TFLM_BASE := $(filter-out $(MICROLITE_TEST_SRCS) $(MICROLITE_BENCHMARK_SRCS),$(MICROLITE_CC_BASE_SRCS))
-# debug_log.cc from cortex_m_generic: messages go to a registered callback, not stdio.
+# debug_log.cc from cortex_m_generic: messages go to a registered callback, not stdio. (Its micro_time.cc
+# needs CMSIS's device headers for the cycle counter; the generic one is kept.)
+TFLM_CORE_SRCS := $(patsubst %/micro/debug_log.cc,%/micro/cortex_m_generic/debug_log.cc,$(TFLM_BASE))
 specialize = $(foreach f,$(1),$(or $(wildcard $(2)/$(notdir $(f))),$(f)))
-TFLM_CORE_SRCS := $(call specialize,$(TFLM_BASE),$(TFLM_DIR)/tensorflow/lite/micro/cortex_m_generic)
-TFLM_CORE_SRCS := $(filter-out %/micro_time.cc,$(TFLM_CORE_SRCS)) $(TFLM_DIR)/tensorflow/lite/micro/micro_time.cc
 ifeq ($(KERNELS),cmsis_nn)
 TFLM_KERNEL_SRCS := $(call specialize,$(MICROLITE_CC_KERNEL_SRCS),$(TFLM_DIR)/tensorflow/lite/micro/kernels/cmsis_nn)
 CMSIS_NN_SRCS := $(filter-out %_f16.c %_f32.c %/arm_nntables_flt.c,$(shell find $(CMSIS_NN_DIR)/Source -name '*.c' 2>/dev/null))
