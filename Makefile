@@ -74,10 +74,12 @@ tflm-libs: $(STAMP) firmware-toolchain
 compile: $(STAMP)
 	$(VENV)/bin/tinymlops compile
 
-# Data path and model (about 3 min), then drift detection over 100 seeded trials (about 20 min).
+# Data path and model (about 3 min); the drift matrix (about 35 min on 2 cores, its Markdown table in
+# bench_drift.md) and the same test on real recordings (BasicMotions from the aeon wheel, under a minute).
 bench: $(STAMP)
 	$(PY) -m tests.bench --out bench.json
-	$(PY) -m tests.bench_drift --trials 100 --out bench_drift.json
+	$(PY) -m tests.bench_drift --out bench_drift.json --markdown bench_drift.md
+	$(PY) -m tests.bench_real_drift --out bench_real_drift.json
 	$(PY) -m tests.bench_monitor --windows 1000000 --out bench_monitor.json
 
 # Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
@@ -145,4 +147,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check components pipelines tests
 
 clean:
-	rm -rf .tinymlops bench.json bench_drift.json bench_monitor.json
+	rm -rf .tinymlops bench.json bench_drift.json bench_drift.md bench_real_drift.json bench_monitor.json

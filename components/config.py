@@ -148,7 +148,12 @@ class DriftConfig:
     alpha_concept: float = 0.01  # one-sided test of an accuracy drop beyond the margin
     accuracy_margin: float = 0.05  # a drop of at most this much below holdout accuracy is not drift
     alpha_breakdown: float = 0.05  # family-wise error within the per-device and per-class breakdowns
-    min_devices: int = 2  # fewer devices on either side: no data-drift decision (drifted=False, reason given)
+    min_devices: int = 2  # fewer new-only or reference devices: no between-device test (the reason is given)
+    # A device's windows per side are averaged in at most this many blocks of consecutive windows before its
+    # old and new blocks are permuted: neighbouring windows that move together count once.
+    max_blocks: int = 10
+    # The data-drift test reads at most this many windows per device and side, evenly over time.
+    max_windows_per_device: int = 400
     tfdv_js_threshold: float = 0.1  # Jensen-Shannon divergence of numeric features (TFDV evidence)
     tfdv_linf_threshold: float = 0.1  # L-infinity distance of categorical features (TFDV evidence)
     # Prediction drift (evidence): windows scored by the production model, sampled beyond this many.

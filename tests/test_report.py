@@ -12,14 +12,14 @@ import pytest
 
 from components import registry
 from components.config import Config
-from components.detect_drift.core import decide, detect_concept_drift, detect_data_drift
+from components.detect_drift import decide, detect_concept_drift, detect_data_drift
 from components.ingest.core import run_ingest
 from components.performance import accuracy_chart, read_series, record_monitor_run, wilson
 from components.store import LocalStore, put_json
 from pipelines.report import report, report_text
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-FAST_DRIFT = Config.from_dict({"drift": {"permutations": 200, "min_devices": 2}}).drift
+FAST_DRIFT = Config.from_dict({"drift": {"permutations": 1000, "min_devices": 2}}).drift
 
 
 def test_wilson_interval_matches_the_textbook_values():
@@ -53,9 +53,9 @@ def _decision(store, windows, production: str | None, wrong_devices: set[str], a
             return np.tile([1.0, 0.0, 0.0, 0.0, 0.0], (len(x), 1))
 
         concept = detect_concept_drift(model, None, windows.x, y, windows.device_ids, 0.95, 100, FAST_DRIFT)
-        half = len(windows) // 2
-        data = detect_data_drift(windows.x[:half], windows.device_ids[:half], windows.x[half:],
-                                 windows.device_ids[half:], FAST_DRIFT)
+        # Every other window on each side: the same devices on both, so the paired test has something to pair.
+        data = detect_data_drift(windows.x[::2], windows.device_ids[::2], windows.x[1::2],
+                                 windows.device_ids[1::2], FAST_DRIFT)
         kind, evidence = decide(data, concept, {**extra, "new_windows": len(windows)})
     key = f"drift/v/{at:%Y%m%d-%H%M%S}/decision.json"
     put_json(store, key, {**evidence, "decision_key": key})
@@ -107,7 +107,7 @@ def test_monitor_records_are_read_back_and_plotted_as_recorded(monitored):
     assert accuracy["windows"] == len(windows) and accuracy["correct"] == len(windows) - wrong
     assert (accuracy["low"], accuracy["high"]) == pytest.approx(wilson(len(windows) - wrong, len(windows)))
     assert drifted["run"]["promoted"] and drifted["run"]["holdout"]["accuracy"] == pytest.approx(39 / 40)
-    assert drifted["data_drift"]["features"] == 34 and drifted["trigger"]["reason"] == "concept drift"
+    assert drifted["data_drift"]["features"] == 52 and drifted["trigger"]["reason"] == "concept drift"
 
     chart = accuracy_chart(series)
     assert chart.png.startswith(b"\x89PNG")
@@ -141,7 +141,7 @@ def test_report_writes_a_self_contained_page_and_chart_into_the_store(monitored)
     # the before/after table, the drift evidence, each run's reports, the production model's files
     for row in result["table"]:
         assert row["set"] in page
-    assert "concept: accuracy on" in page and "0 of 34 features drifted" in page
+    assert "concept: accuracy on" in page and "0 of 52 features drifted" in page
     drift_folder = read_series(store)[1]["decision_key"][:-len("decision.json")]
     assert store.link(drift_folder + "summary.md") in hrefs and store.link("models/m-2/model_card.md") in hrefs
     assert store.link("models/m-2/c/model_data.h") in hrefs and store.link("models/m-2/firmware/build.json") in hrefs

@@ -1,16 +1,16 @@
 """Drift detection: per-window features, a device-level data-drift test, a concept-drift test, the decision."""
 
 from components.detect_drift.core import (
+    INSUFFICIENT,
     ConceptDriftResult,
-    DataDriftResult,
     DriftConfig,
     decide,
     detect_concept_drift,
-    detect_data_drift,
     evidently_default_drift,
     evidently_report,
     tfdv_drift,
 )
+from components.detect_drift.data_drift import DataDriftResult, detect_data_drift
 from components.detect_drift.features import (
     drift_feature_names,
     drift_features,
@@ -20,7 +20,8 @@ from components.detect_drift.features import (
 )
 
 __all__ = [
-    "ConceptDriftResult", "DataDriftResult", "DriftConfig", "decide", "detect_concept_drift", "detect_data_drift",
+    "INSUFFICIENT", "ConceptDriftResult", "DataDriftResult", "DriftConfig", "decide", "detect_concept_drift",
+    "detect_data_drift",
     "drift_feature_names", "drift_features", "evidently_default_drift", "evidently_report", "feature_frame",
     "feature_names", "tfdv_drift",
     "window_features",

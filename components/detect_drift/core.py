@@ -5,11 +5,9 @@ fleets of the same hardware differ far more than window-level noise suggests. A 
 (KS, Wasserstein, ...) then flags "drift" whenever the new windows come from other devices. Here devices are
 the exchangeable units under the null hypothesis:
 
-- data drift: each device is summarised by the mean of each per-window feature; a Welch t statistic compares
-  reference and new device means per feature, and its null distribution comes from permuting whole devices
-  between the two groups. The family-wise error over all features is controlled with the Westfall-Young
-  step-down maxT procedure on the same permutations (it uses the features' correlation, unlike Holm).
-  Drift is declared when any feature's adjusted p-value is below `alpha_data`.
+- data drift (data_drift.py): a device seen before is compared with itself (paired, within-device block
+  permutations, per device and fleet-wide), devices seen on one side only by their mean features (whole
+  devices permuted); maxT within each family, Bonferroni over the families, at `alpha_data`.
 - concept drift: the production model's accuracy on newly labelled windows against its holdout accuracy,
   one-sided, with the new accuracy's variance estimated by device (cluster-robust) and a tolerated margin;
   per-device and per-class breakdowns use exact binomial tests with Holm correction, and a device far below
@@ -30,140 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from components.config import DataConfig, DriftConfig
-from components.detect_drift.features import drift_feature_names, drift_features
-
-
-def _jsonable(value):
-    """Plain Python types for json.dumps (numpy scalars/arrays, NaN as None)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-# ----------------------------------------------------------------------------------------------- data drift
-
-
-@dataclass
-class DataDriftResult:
-    drifted: bool
-    method: str
-    features: list[str]
-    p_values: dict[str, float]  # per-feature permutation p-values (two-sided)
-    adjusted_p_values: dict[str, float]  # Westfall-Young step-down maxT (family-wise error)
-    effect_sizes: dict[str, float]  # standardized mean difference of device means (new - reference)
-    drifted_features: list[str]  # adjusted p < alpha, largest |effect| first
-    drifted_share: float
-    reference_devices: int
-    new_devices: int
-    reference_windows: int
-    new_windows: int
-    permutations: int
-    alpha: float
-    note: str = ""
-
-    def top_features(self, k: int = 5) -> list[str]:
-        return self.drifted_features[:k]
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-
-def _device_means(features: np.ndarray, devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    names, inverse = _sorted_groups(np.asarray(devices, dtype=str))
-    # bincount adds each device's windows in window order, from 0.0: the sums np.add.at makes, faster.
-    columns = np.ascontiguousarray(np.asarray(features, dtype=np.float64).T)
-    sums = np.empty((len(names), features.shape[1]))
-    for k, column in enumerate(columns):
-        sums[:, k] = np.bincount(inverse, weights=column, minlength=len(names))
-    counts = np.bincount(inverse, minlength=len(names))
-    return names, sums / counts[:, None]
-
-
-def _sorted_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """np.unique(keys, return_inverse=True) for strings, by hashing (pandas) and sorting only the distinct keys."""
-    codes, distinct = pd.factorize(keys)
-    distinct = np.asarray(distinct, dtype=str)
-    order = np.argsort(distinct, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return distinct[order], rank[codes]
-
-
-def _welch_t(assign: np.ndarray, means: np.ndarray, sq: np.ndarray, n_new: int, n_ref: int) -> np.ndarray:
-    """Welch t of new-minus-reference device means for each row of a 0/1 assignment matrix [B, D] -> [B, K]."""
-    s_new, q_new = assign @ means, assign @ sq
-    s_all, q_all = means.sum(0), sq.sum(0)
-    s_ref, q_ref = s_all - s_new, q_all - q_new
-    m_new, m_ref = s_new / n_new, s_ref / n_ref
-    v_new = np.maximum(q_new - n_new * m_new ** 2, 0.0) / max(n_new - 1, 1)
-    v_ref = np.maximum(q_ref - n_ref * m_ref ** 2, 0.0) / max(n_ref - 1, 1)
-    scale = np.abs(means).max(0) + 1e-12  # guard against a zero variance (a constant feature)
-    return (m_new - m_ref) / np.sqrt(v_new / n_new + v_ref / n_ref + (1e-9 * scale) ** 2)
-
-
-def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndarray, new_devices: np.ndarray,
-                      config: DriftConfig = DriftConfig(), data: DataConfig | None = None) -> DataDriftResult:
-    """Device-level permutation test of per-feature device means, FWER-controlled across features.
-
-    `ref_x`/`new_x` are raw windows [N, T, C] in the configured channels (`data`, default DataConfig()).
-    A device id present on both sides is treated as two units (its old and new windows).
-    Deterministic for a given `config.seed`.
-    """
-    data = data or DataConfig()
-    names = drift_feature_names(data)
-    ref_ids, ref_means = _device_means(drift_features(ref_x, data), ref_devices)
-    new_ids, new_means = _device_means(drift_features(new_x, data), new_devices)
-    n_ref, n_new = len(ref_ids), len(new_ids)
-    base = dict(method="device-permutation Welch t, Westfall-Young step-down maxT", features=names,
-                reference_devices=n_ref, new_devices=n_new, reference_windows=len(ref_x),
-                new_windows=len(new_x), alpha=config.alpha_data)
-    pooled_sd = np.sqrt(((n_ref - 1) * ref_means.var(0, ddof=1) + (n_new - 1) * new_means.var(0, ddof=1))
-                        / max(n_ref + n_new - 2, 1)) if min(n_ref, n_new) >= 2 else np.full(len(names), np.nan)
-    effect = (new_means.mean(0) - ref_means.mean(0)) / np.where(pooled_sd > 0, pooled_sd, np.nan)
-    if min(n_ref, n_new) < max(config.min_devices, 2):
-        ones = {n: 1.0 for n in names}
-        return DataDriftResult(drifted=False, p_values=ones, adjusted_p_values=ones,
-                               effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=[],
-                               drifted_share=0.0, permutations=0,
-                               note=f"too few devices for a device-level test ({n_ref} reference, {n_new} new; "
-                                    f"need {max(config.min_devices, 2)} each)", **base)
-    means = np.concatenate([ref_means, new_means])
-    sq = means ** 2
-    d = n_ref + n_new
-    observed = np.zeros((1, d))
-    observed[0, n_ref:] = 1.0
-    rng = np.random.default_rng(config.seed)
-    b = config.permutations
-    keys = rng.random((b, d))
-    perms = np.zeros((b, d))
-    np.put_along_axis(perms, np.argsort(keys, axis=1)[:, :n_new], 1.0, axis=1)  # n_new devices drawn as "new"
-    t_obs = np.abs(_welch_t(observed, means, sq, n_new, n_ref))[0]
-    t_perm = np.abs(_welch_t(np.concatenate([observed, perms]), means, sq, n_new, n_ref))  # [B+1, K], incl. observed
-    raw = (t_perm >= t_obs - 1e-12).mean(0)
-    order = np.argsort(-t_obs)
-    successive_max = np.maximum.accumulate(t_perm[:, order][:, ::-1], axis=1)[:, ::-1]
-    adjusted_sorted = np.maximum.accumulate((successive_max >= t_obs[order] - 1e-12).mean(0))
-    adjusted = np.empty_like(adjusted_sorted)
-    adjusted[order] = adjusted_sorted
-    hits = [names[j] for j in np.argsort(-np.nan_to_num(np.abs(effect), nan=np.inf)) if adjusted[j] < config.alpha_data]
-    possible = math.comb(d, n_new)
-    note = ""
-    if possible < 1 / config.alpha_data:
-        note = f"only {possible} distinct device assignments: the smallest attainable p-value is 1/{possible}"
-    return DataDriftResult(drifted=bool(hits), p_values=dict(zip(names, raw.tolist(), strict=True)),
-                           adjusted_p_values=dict(zip(names, adjusted.tolist(), strict=True)),
-                           effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=hits,
-                           drifted_share=len(hits) / len(names), permutations=b, note=note, **base)
-
+from components.config import DriftConfig
+from components.detect_drift.data_drift import DataDriftResult
+from components.detect_drift.results import jsonable
 
 # -------------------------------------------------------------------------------------------- concept drift
 
@@ -190,7 +57,7 @@ class ConceptDriftResult:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
@@ -377,14 +244,28 @@ def evidently_default_drift(ref_frame: pd.DataFrame, new_frame: pd.DataFrame) ->
 # ------------------------------------------------------------------------------------------------- decision
 
 
+INSUFFICIENT = "insufficient data"
+
+
+def drift_kinds(decision: str) -> set[str]:
+    """{"data", "concept"}, either or none: what a decision says drifted ("insufficient data" is neither)."""
+    return set(decision.split("+")) & {"data", "concept"}
+
+
 def decide(data: DataDriftResult | None, concept: ConceptDriftResult | None,
            extra: dict | None = None) -> tuple[str, dict]:
-    """"none" | "data" | "concept" | "data+concept", and the evidence as a JSON-serialisable dict."""
+    """"none" | "data" | "concept" | "data+concept" | "insufficient data", and the evidence as a dict.
+
+    "insufficient data": the data-drift test could not run (too few devices or windows; the result's note
+    says which numbers are missing) and no concept drift was found: not a "none" that means nothing.
+    """
     is_data = bool(data and data.drifted)
     is_concept = bool(concept and concept.drifted)
     kind = {(False, False): "none", (True, False): "data", (False, True): "concept",
             (True, True): "data+concept"}[(is_data, is_concept)]
+    if kind == "none" and data is not None and data.status == INSUFFICIENT:
+        kind = INSUFFICIENT
     evidence = {"decision": kind, "data_drift": data.to_dict() if data else None,
-                "concept_drift": concept.to_dict() if concept else None, **_jsonable(extra or {})}
+                "concept_drift": concept.to_dict() if concept else None, **jsonable(extra or {})}
     json.dumps(evidence)  # fail here, not in the caller, if anything is not serialisable
     return kind, evidence

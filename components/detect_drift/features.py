@@ -4,6 +4,13 @@ Five statistics per configured channel (`window_features`), and for every sensor
 channels sharing a unit) the mean and standard deviation of the vector's magnitude (`drift_features`). The
 magnitude does not depend on how a device is worn: at rest an accelerometer reads 1 g whichever way up it is,
 so a gain or offset change shows there clearly while per-axis means spread with the wearers' orientations.
+Then each channel's jitter (the mean absolute difference of successive samples): white noise raises it far
+more than the slower motion it rides on, so a noisier sensor shows there first. Last, each channel's peak share
+(the share of samples at exactly the window's largest |value|): a moving sensor reaches its peak once, a
+clipped one sits at its full-scale reading for as long as the motion exceeds it, and a stuck one reads its
+one value throughout (share 1). A coarse ADC ties more often all along: the paired test takes that as the
+device's own baseline. And each channel's spectral centroid (the |rFFT|-weighted mean frequency, DC left
+out): a continuous measure where the dominant frequency moves in whole bins, so a time base 10% off shows.
 """
 
 from __future__ import annotations
@@ -125,9 +132,11 @@ def _vectors(data: DataConfig) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def drift_feature_names(data: DataConfig) -> list[str]:
-    """feature_names of the channels, then `<unit>_norm_mean`, `<unit>_norm_std` per multi-axis sensor."""
-    return feature_names(data.channel_names) + [f"{name}_norm_{s}" for name, _ in _vectors(data)
+    """feature_names of the channels, `<unit>_norm_mean`, `<unit>_norm_std` per multi-axis sensor, then
+    `<channel>_jitter`, `<channel>_at_peak` and `<channel>_centroid`, per channel."""
+    return (feature_names(data.channel_names) + [f"{name}_norm_{s}" for name, _ in _vectors(data)
                                                  for s in ("mean", "std")]
+            + [f"{c}_{s}" for s in ("jitter", "at_peak", "centroid") for c in data.channel_names])
 
 
 def drift_features(x: np.ndarray, data: DataConfig) -> np.ndarray:
@@ -136,13 +145,24 @@ def drift_features(x: np.ndarray, data: DataConfig) -> np.ndarray:
     per_channel = window_features(x, data.sample_rate_hz)
     vectors = _vectors(data)
     norms = np.empty((len(x), 2 * len(vectors)))
+    jitter = np.empty((len(x), x.shape[2] if x.ndim == 3 else 0))
+    at_peak, centroid = np.empty_like(jitter), np.empty_like(jitter)
+    t = x.shape[1] if x.ndim == 3 else 0
+    frequencies = np.arange(1, t // 2 + 1)[None, :, None] * data.sample_rate_hz / max(t, 1)
     for start in range(0, len(x), CHUNK_WINDOWS):
         block = x[start:start + CHUNK_WINDOWS].astype(np.float64)
         for j, (_, channels) in enumerate(vectors):
             magnitude = np.sqrt((block[:, :, list(channels)] ** 2).sum(axis=2))  # [n, T]
             norms[start:start + len(block), 2 * j] = magnitude.mean(axis=1)
             norms[start:start + len(block), 2 * j + 1] = magnitude.std(axis=1)
-    return np.concatenate([per_channel, norms], axis=1)
+        jitter[start:start + len(block)] = np.abs(np.diff(block, axis=1)).mean(axis=1)
+        size = np.abs(block)
+        at_peak[start:start + len(block)] = (size == size.max(axis=1, keepdims=True)).mean(axis=1)
+        spectrum = np.abs(np.fft.rfft(block - block.mean(axis=1, keepdims=True), axis=1))[:, 1:]
+        power = spectrum.sum(axis=1)
+        centroid[start:start + len(block)] = np.where(
+            power > 0, (spectrum * frequencies).sum(axis=1) / np.where(power > 0, power, 1.0), 0.0)
+    return np.concatenate([per_channel, norms, jitter, at_peak, centroid], axis=1)
 
 
 def feature_frame(x: np.ndarray, data: DataConfig, device_ids: np.ndarray | None = None) -> pd.DataFrame:
@@ -151,3 +171,18 @@ def feature_frame(x: np.ndarray, data: DataConfig, device_ids: np.ndarray | None
     if device_ids is not None:
         frame.insert(0, "device_id", np.asarray(device_ids, dtype=str))
     return frame
+
+
+def sensor_features(names: list[str], data: DataConfig, testable: np.ndarray | None = None):
+    """(sensor name, unit, gain feature indices, {channel: mean feature index}, testable peak-share feature
+    indices) per sensor (input group)."""
+    from components.features import input_groups
+
+    index = {n: i for i, n in enumerate(names)}
+    for g in input_groups(data):
+        sensor = g.name.removeprefix("in_")
+        gain = [index[f"{c}_{s}"] for c in g.channel_names for s in ("mean", "std", "rms", "range", "jitter")]
+        gain += [index[f"{sensor}_norm_{s}"] for s in ("mean", "std") if f"{sensor}_norm_{s}" in index]
+        peak = [index[f"{c}_at_peak"] for c in g.channel_names
+                if testable is None or testable[index[f"{c}_at_peak"]]]
+        yield sensor, g.unit, gain, {c: index[f"{c}_mean"] for c in g.channel_names}, peak

@@ -22,20 +22,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from components import registry
 from components.config import Config
 from components.datasets import WindowSet, latest_version, lineage_versions, read_lineage, read_versions
 from components.detect_drift.core import (
     ConceptDriftResult,
-    _jsonable,
+    _int8_scores,
     decide,
     detect_concept_drift,
-    detect_data_drift,
     evidently_report,
     tfdv_drift,
 )
+from components.detect_drift.data_drift import detect_data_drift
 from components.detect_drift.features import feature_frame
+from components.detect_drift.results import jsonable
 from components.features import input_groups, label_indices
 from components.store import Store, put_json
 
@@ -108,6 +110,16 @@ def _sample(n: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
+def per_device_sample(devices: np.ndarray, order: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most `limit` windows per device, evenly spread over its time order (all when fewer)."""
+    frame = pd.DataFrame({"device": np.asarray(devices, dtype=str), "order": np.asarray(order, dtype=float)})
+    frame["rank"] = frame.groupby("device")["order"].rank(method="first") - 1
+    count = frame.groupby("device")["order"].transform("size")
+    step = np.maximum(count / limit, 1.0)
+    keep = np.floor(frame["rank"] / step) != np.floor((frame["rank"] - 1) / step)
+    return np.flatnonzero(keep.to_numpy())
+
+
 def prediction_drift(tflite: bytes, config: Config, ref_x: np.ndarray, new_x: np.ndarray) -> dict:
     """The production model's predicted classes and confidence on reference vs new windows (evidence)."""
     from scipy import stats
@@ -149,7 +161,18 @@ def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> 
         return DriftReport(kind, evidence, f"# Drift: {kind}\n\n{note}\n")
     drift, data = config.drift, config.data
     ref, new = inputs.reference, inputs.new
-    data_result = detect_data_drift(ref.x, ref.device_ids, new.x, new.device_ids, drift, data)
+    # The data-drift test on at most max_windows_per_device windows per device and side, each window in the
+    # class the production model predicts (the signal's class: neither a new class mix nor a stale label
+    # moves it), in time order.
+    ref_d = per_device_sample(ref.device_ids, ref.t_ms[:, 0], drift.max_windows_per_device)
+    new_d = per_device_sample(new.device_ids, new.t_ms[:, 0], drift.max_windows_per_device)
+    names = np.array(data.class_names)
+    groups = input_groups(data)
+    ref_class = names[_int8_scores(inputs.tflite, groups, ref.x[ref_d]).argmax(1)]
+    new_class = names[_int8_scores(inputs.tflite, groups, new.x[new_d]).argmax(1)]
+    data_result = detect_data_drift(ref.x[ref_d], ref.device_ids[ref_d], new.x[new_d], new.device_ids[new_d],
+                                    drift, data, ref_classes=ref_class, new_classes=new_class,
+                                    ref_order=ref.t_ms[ref_d, 0], new_order=new.t_ms[new_d, 0])
     y_new = label_indices(new.labels, data.class_names)
     concept = detect_concept_drift(inputs.tflite, input_groups(data), new.x, y_new, new.device_ids,
                                    inputs.holdout_accuracy, inputs.holdout_windows, drift, data.class_names)
@@ -162,7 +185,6 @@ def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> 
     ref_frame, new_frame = feature_frame(ref.x[ref_i[ref_e]], data), feature_frame(new.x[new_i[new_e]], data)
     evidently = evidently_report(ref_frame, new_frame, str(html_path))
     # The predicted class is the categorical feature here (L-infinity): a shift in what the model says.
-    names = np.array(data.class_names)
     tfdv = tfdv_drift(ref_frame.assign(predicted_class=names[ref_scores[ref_e].argmax(1)]),
                       new_frame.assign(predicted_class=names[new_scores[new_e].argmax(1)]), drift)
     kind, evidence = decide(data_result, concept if concept.windows else None, {
@@ -177,12 +199,7 @@ def summary_markdown(e: dict, concept: ConceptDriftResult | None) -> str:
              f"Production model {e['production_model']} against {e['new_windows']} new windows "
              f"({e['new_labelled_windows']} labelled, {e['new_devices']} devices) up to dataset "
              f"{e['dataset_version']}.", ""]
-    d = e["data_drift"]
-    lines.append(f"- **Data drift: {'yes' if d['drifted'] else 'no'}** ({d['method']}, family-wise alpha "
-                 f"{d['alpha']}): {len(d['drifted_features'])} of {len(d['features'])} features drifted")
-    for name in d["drifted_features"][:8]:
-        lines.append(f"  - `{name}`: effect {d['effect_sizes'][name]:+.2f} SD, adjusted p "
-                     f"{d['adjusted_p_values'][name]:.4f}")
+    lines += data_drift_lines(e["data_drift"])
     if concept is not None and concept.windows:
         lines.append(f"- **Concept drift: {'yes' if concept.drifted else 'no'}**: accuracy on new labels "
                      f"{concept.accuracy:.1%} vs holdout {concept.holdout_accuracy:.1%} (margin "
@@ -201,12 +218,40 @@ def summary_markdown(e: dict, concept: ConceptDriftResult | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def data_drift_lines(d: dict) -> list[str]:
+    """The data-drift part of the summary: the answer, where and what kind, and what silence means."""
+    if d["status"] != "tested":
+        return [f"- **Data drift: not decided** ({d['note']})"]
+    lines = [f"- **Data drift: {'yes' if d['drifted'] else 'no'}** ({d['method']}, family-wise alpha {d['alpha']}): "
+             f"{len(d['drifted_features'])} of {len(d['features'])} features drifted; "
+             f"{len(d['paired_devices'])} device(s) compared with themselves, {d['new_only_devices']} new"]
+    for name in d["drifted_features"][:8]:
+        effect = d["effect_sizes"][name]
+        lines.append(f"  - `{name}`: effect {'n/a' if effect is None else f'{effect:+.2f} SD'}, adjusted p "
+                     f"{d['adjusted_p_values'][name]:.4f}")
+    for kind in d["kinds"]:
+        where = {"fleet": f"all {len(kind['devices'])} devices seen before",
+                 "new devices": f"{len(kind['devices'])} new devices"}.get(kind["scope"], ", ".join(kind["devices"]))
+        lines.append(f"  - looks like **{kind['kind']}** ({kind['sensor'] or 'sensors'}"
+                     f"{': ' + ', '.join(kind['channels']) if kind['channels'] else ''}) on {where}: {kind['detail']}")
+    mix = d["class_mix"]
+    if mix.get("tested"):
+        change = mix["largest_change"]
+        lines.append(f"- Class mix (prior, not sensor drift): {'shifted' if mix['shifted'] else 'unchanged'} "
+                     f"(p = {mix['p_value']:.2g}; `{change}` {mix['reference_share'][change]:.0%} -> "
+                     f"{mix['new_share'][change]:.0%})")
+    lines.append(f"- What silence means: {d['sensitivity']['statement']}")
+    if d["note"]:
+        lines.append(f"- Not tested: {d['note']}")
+    return lines
+
+
 def write_report(store: Store, report: DriftReport, html_path: str | Path) -> str:
     """Write decision.json, report.html and summary.md under a new folder; return decision.json's key."""
     folder = f"{PREFIX}{report.evidence['dataset_version'] or 'none'}/{datetime.now(UTC):%Y%m%d-%H%M%S-%f}/"
     store.put_bytes(folder + "report.html", Path(html_path).read_bytes())
     store.put_bytes(folder + "summary.md", report.summary_md.encode())
-    put_json(store, folder + "decision.json", {**_jsonable(report.evidence), "decision_key": folder + "decision.json",
+    put_json(store, folder + "decision.json", {**jsonable(report.evidence), "decision_key": folder + "decision.json",
                                                "report_html": folder + "report.html"})
     return folder + "decision.json"
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from components.config import Config
+from components.detect_drift.core import drift_kinds
 from components.detect_drift.features import window_features
 from components.detect_drift.step import DriftInputs
 from components.features import input_groups, label_indices
@@ -51,10 +52,11 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
     counts = {"concept": 0, "data": 0}
     skipped: dict[str, str] = {}
     ref, new = inputs.reference, inputs.new
+    kinds = drift_kinds(decision)
     y_fresh = label_indices(new.labels, data.class_names)
-    if "concept" in decision and len(np.unique(y_fresh[y_fresh >= 0])) < 2:
+    if "concept" in kinds and len(np.unique(y_fresh[y_fresh >= 0])) < 2:
         skipped["concept"] = "fewer than 2 classes among the fresh labels: no model of the current meaning"
-    elif "concept" in decision:
+    elif "concept" in kinds:
         # Old windows whose label an import already corrected since training are not asked about again.
         old = ref.select(~np.isin(ref.keys(), list(inputs.relabelled_keys)))
         y_old = label_indices(old.labels, data.class_names)
@@ -71,9 +73,9 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
                                         data.channel_names)
         counts["concept"] = len(picked)
     unlabelled = new.select(new.labels == "")
-    if "data" in decision and not len(unlabelled):
+    if "data" in kinds and not len(unlabelled):
         skipped["data"] = "every new window is labelled already"
-    elif "data" in decision:
+    elif "data" in kinds:
         model = Int8Model(inputs.tflite, input_groups(data))
         scores = model.dequantize(model.run_reference(unlabelled.x))
         picked = select_for_data_drift(scores, window_features(unlabelled.x, data.sample_rate_hz),
@@ -117,7 +119,7 @@ def run_relabel_queue(store: Store, config: Config, decision: dict) -> tuple[str
     from components.detect_drift.step import load_drift_inputs
 
     version, summary = decision["dataset_version"] or "", {"decision": decision["decision"], "tasks": 0}
-    if decision["decision"] == "none":
+    if not drift_kinds(decision["decision"]):  # "none" or "insufficient data": nothing to label for
         return version, summary
     built = build_queue(load_drift_inputs(store, version), decision["decision"], config)
     summary.update(tasks=len(built.tasks), counts=built.counts, skipped=built.skipped,

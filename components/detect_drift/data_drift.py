@@ -1,0 +1,322 @@
+"""Data drift: do the new windows' sensors read as the production model's training data did?
+
+The unit that varies is the device (its tilt, gains, offsets, noise), not the window, and a device is often
+on both sides: the same boards, later. So the test follows the data's structure, in up to four families of
+hypotheses, each a permutation test on the per-window drift features (features.py) with its family-wise
+error held by single-step maxT, and the families Bonferroni-combined at `alpha_data`:
+
+1. paired, per device: a device with windows on both sides is compared with itself, class by class. Its
+   windows' features are centred within (device, class), so a change in the class mix moves nothing, then
+   averaged in blocks of consecutive windows within (device, class, side) (at most `max_blocks` each:
+   neighbours that move together count once), and the blocks' side labels are permuted within their
+   (device, class), which leaves the centring as it was: the permutation null is exact however few windows
+   a class has. One standardized class-matched difference per device and feature: what finds a stuck axis
+   on one board of eight.
+2. paired, fleet: the devices' standardized differences combined (Stouffer): what finds a small gain change
+   that every device shares, on 4 devices as well as 40.
+3. saturation, per device: the same relabellings, on the rise of each sensor's peak share (the share of
+   samples at exactly the window's largest reading), unstandardized and one-sided: what finds a clipped or
+   stuck sensor, whose change the standardized difference of family 1 caps (it widens the pooled spread).
+4. between devices: devices seen on one side only, by their mean (class-centred) features, Welch t with whole
+   devices permuted (step-down maxT): new devices of the same hardware do not alarm, new hardware does.
+
+The class is the production model's predicted class where the caller gives one: it depends on the signal
+alone, so neither a class-mix change nor a stale label (concept drift) changes what a stratum holds.
+
+A family that cannot reach its share of alpha (too few devices, windows or blocks for enough distinct
+relabellings) is left out and said so; when none is left, the answer is "insufficient data" with the numbers
+that are missing, never a silent no. Each decision also says what silence means: the smallest gain and offset
+change per sensor that this data would catch with 95% power, from the same statistics (sensitivity.py). The
+permutation machinery (units, statistics, maxT) is in permutation.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from components.config import DataConfig, DriftConfig
+from components.detect_drift.features import drift_feature_names, drift_features, sensor_features
+from components.detect_drift.kinds import KindEvidence, class_mix_shift, name_kinds, saturation
+from components.detect_drift.permutation import (
+    TIE,
+    Between,
+    between_test,
+    centre_within,
+    critical,
+    device_means,
+    maxt_adjusted,
+    maxt_paired,
+    maxt_saturation,
+    paired_structure,
+)
+from components.detect_drift.results import jsonable
+from components.detect_drift.sensitivity import smallest_changes
+
+
+@dataclass
+class Family:
+    """One family of hypotheses: what it tests, its share of alpha, and what it found."""
+
+    name: str  # "paired, per device" | "paired, fleet" | "saturation, per device" | "between devices"
+    hypotheses: int
+    alpha: float  # its share of alpha_data
+    min_p: float  # the smallest p-value its permutations can give
+    critical: float  # |statistic| above which it rejects (the permutation maxima's 1 - alpha quantile)
+    rejected: list[str]  # "feature" (fleet, between) or "device: feature" (per device), strongest first
+
+
+@dataclass
+class DataDriftResult:
+    drifted: bool
+    status: str  # "tested" | "insufficient data"
+    method: str
+    features: list[str]
+    p_values: dict[str, float]  # per feature: the smallest raw permutation p over the families' hypotheses
+    adjusted_p_values: dict[str, float]  # per feature: family-wise adjusted, Bonferroni over families
+    effect_sizes: dict[str, float]  # new - reference, in SD of the reference's own variation
+    drifted_features: list[str]  # adjusted p < alpha, largest |effect| first
+    drifted_share: float
+    reference_devices: int
+    new_devices: int
+    reference_windows: int
+    new_windows: int
+    permutations: int
+    alpha: float
+    paired_devices: list[str] = field(default_factory=list)  # on both sides: compared with themselves
+    new_only_devices: int = 0
+    families: list[dict] = field(default_factory=list)
+    drifted_devices: dict[str, list[str]] = field(default_factory=dict)  # device -> features (per-device family)
+    kinds: list[dict] = field(default_factory=list)  # what the drift looks like: kind, sensor, channels, devices
+    class_mix: dict = field(default_factory=dict)  # a prior shift, reported apart: it is not sensor drift
+    sensitivity: dict = field(default_factory=dict)  # smallest detectable gain / offset per sensor, and why
+    untestable_features: list[str] = field(default_factory=list)  # constant on both sides
+    note: str = ""
+
+    def top_features(self, k: int = 5) -> list[str]:
+        return self.drifted_features[:k]
+
+    def to_dict(self) -> dict:
+        return jsonable(asdict(self))
+
+
+# ------------------------------------------------------------------------------------------------ the test
+
+
+def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndarray, new_devices: np.ndarray,
+                      config: DriftConfig = DriftConfig(), data: DataConfig | None = None, *,
+                      ref_classes: np.ndarray | None = None, new_classes: np.ndarray | None = None,
+                      ref_order: np.ndarray | None = None, new_order: np.ndarray | None = None) -> DataDriftResult:
+    """Paired (same devices) and between-device (new devices) permutation tests, one family-wise error.
+
+    `ref_x`/`new_x`: raw windows [N, T, C] in the configured channels (`data`, default DataConfig()).
+    `*_classes`: each window's class (the production model's prediction, or a label), None for one class.
+    `*_order`: each window's time (e.g. its first timestamp), None for array order. Deterministic for a given
+    `config.seed`.
+    """
+    data = data or DataConfig()
+    names = drift_feature_names(data)
+    ref_f, new_f = drift_features(ref_x, data), drift_features(new_x, data)
+    ref_devices, new_devices = np.asarray(ref_devices, dtype=str), np.asarray(new_devices, dtype=str)
+    ref_classes = np.full(len(ref_f), "", dtype=object) if ref_classes is None else np.asarray(ref_classes, str)
+    new_classes = np.full(len(new_f), "", dtype=object) if new_classes is None else np.asarray(new_classes, str)
+    ref_order = np.arange(len(ref_f)) if ref_order is None else np.asarray(ref_order, dtype=float)
+    new_order = np.arange(len(new_f)) if new_order is None else np.asarray(new_order, dtype=float)
+    rng = np.random.default_rng(config.seed)
+    both = np.concatenate([ref_f, new_f])
+    spread = both.max(0) - both.min(0) if len(both) else np.zeros(len(names))
+    testable = spread > 1e-9 * (np.abs(both).max(0) + 1e-12) if len(both) else np.zeros(len(names), bool)
+    paired_ids = sorted(set(ref_devices) & set(new_devices))
+    new_only = ~np.isin(new_devices, paired_ids)
+    base = dict(method="paired within-device block permutation (per device, fleet, saturation per device), "
+                       "device-level Welch t for new devices; maxT per family, Bonferroni over families",
+                features=names, reference_devices=len(set(ref_devices)), new_devices=len(set(new_devices)),
+                reference_windows=len(ref_f), new_windows=len(new_f), permutations=config.permutations,
+                alpha=config.alpha_data, new_only_devices=len(set(new_devices[new_only])),
+                untestable_features=[n for n, ok in zip(names, testable, strict=True) if not ok],
+                class_mix=class_mix_shift(ref_classes, new_classes, config.alpha_data))
+
+    # each sensor's testable peak-share features: the saturation family's alone. Almost constant on a moving
+    # sensor (one sample at the peak), they would give the standardized families a few rare ties as units.
+    peak_sensors = [idx for _, _, _, _, idx in sensor_features(names, data, testable) if idx]
+    standard = testable & ~np.array([n.endswith("_at_peak") for n in names])
+
+    # 1-3: the devices on both sides, compared with themselves
+    paired = None
+    if paired_ids:
+        in_ref, in_new = np.isin(ref_devices, paired_ids), np.isin(new_devices, paired_ids)
+        paired = paired_structure(
+            np.concatenate([ref_f[in_ref], new_f[in_new]]),
+            np.concatenate([ref_devices[in_ref], new_devices[in_new]]),
+            np.concatenate([np.zeros(in_ref.sum(), int), np.ones(in_new.sum(), int)]),
+            np.concatenate([ref_classes[in_ref], new_classes[in_new]]).astype(str),
+            np.concatenate([ref_order[in_ref], new_order[in_new]]), config.max_blocks)
+        if paired is not None:
+            usable = (paired.new_blocks >= 1) & (paired.ref_blocks >= 1)
+            if not usable.all():
+                paired = None  # cannot happen: classes kept are on both sides of their device
+    # 4: devices seen on one side only against the reference devices
+    between = None
+    new_only_ids = sorted(set(new_devices[new_only]))
+    ref_ids = sorted(set(ref_devices))
+    if new_only_ids and ref_ids:
+        classes = np.concatenate([ref_classes, new_classes[new_only]]).astype(str)
+        centred = centre_within(np.concatenate([ref_f, new_f[new_only]]), classes)
+        _, ref_means = device_means(centred[:len(ref_f)], ref_devices)
+        _, new_means = device_means(centred[len(ref_f):], new_devices[new_only])
+        _, ref_raw = device_means(ref_f, ref_devices)
+        _, new_raw = device_means(new_f[new_only], new_devices[new_only])
+        between = Between(ref_means, new_means, ref_raw.mean(0), new_raw.mean(0))
+
+    # Which families can reach their share of alpha at all
+    candidates = []
+    if paired is not None:
+        arrangements = paired.arrangements_log10()
+        candidates.append(("paired, per device", float(arrangements.max())))
+        if len(paired.devices) >= 2:
+            candidates.append(("paired, fleet", float(arrangements.sum())))
+        if peak_sensors:
+            candidates.append(("saturation, per device", float(arrangements.max())))
+    if between is not None and min(len(between.ref_means), len(between.new_means)) >= max(config.min_devices, 2):
+        candidates.append(("between devices", between.arrangements_log10))
+    floor = 1 / (config.permutations + 1)
+    chosen = list(candidates)
+    while chosen:
+        share = config.alpha_data / len(chosen)
+        kept = [(n, a) for n, a in chosen if max(floor, 10 ** -a) <= share]
+        if len(kept) == len(chosen):
+            break
+        chosen = kept
+    missing = _missing(candidates, chosen, paired, between, paired_ids, new_only_ids, ref_ids, config)
+    if not chosen or not testable.any():
+        if not testable.any():
+            missing = "every feature is constant on both sides (a dead or constant sensor?)"
+        ones = {n: 1.0 for n in names}
+        return DataDriftResult(drifted=False, status="insufficient data", p_values=ones, adjusted_p_values=ones,
+                               effect_sizes={n: float("nan") for n in names}, drifted_features=[],
+                               drifted_share=0.0, paired_devices=paired_ids,
+                               note=f"insufficient data: {missing}", **base)
+    share = config.alpha_data / len(chosen)
+    chosen_names = {n for n, _ in chosen}
+    k = len(names)
+    adjusted, raw, effect = np.ones(k), np.ones(k), np.full(k, np.nan)
+    families, drifted_devices, evidence = [], {}, []
+
+    if "paired, per device" in chosen_names or "paired, fleet" in chosen_names:
+        z_obs, fleet_obs, max_dev, max_fleet, raw_dev, raw_fleet = maxt_paired(paired, standard, config, rng)
+        effect = np.nanmean(np.where(paired.window_sd > 0, paired.diff / np.where(paired.window_sd > 0,
+                                                                                  paired.window_sd, 1), 0), 0)
+        if "paired, per device" in chosen_names:
+            adj_dev = np.minimum(1.0, maxt_adjusted(z_obs, max_dev) * len(chosen))
+            adjusted = np.minimum(adjusted, adj_dev.min(0))
+            raw = np.minimum(raw, raw_dev.min(0))
+            hits = np.argwhere(adj_dev < config.alpha_data)
+            hits = hits[np.argsort(-np.abs(z_obs[hits[:, 0], hits[:, 1]]))]
+            for d, j in hits:
+                drifted_devices.setdefault(paired.devices[d], []).append(names[j])
+            families.append(asdict(Family("paired, per device", int(standard.sum()) * len(paired.devices), share,
+                                          float(max(floor, 10 ** -max(a for n, a in chosen if n.endswith("device")))),
+                                          critical(max_dev, share),
+                                          [f"{paired.devices[d]}: {names[j]}" for d, j in hits])))
+            for d, device in enumerate(paired.devices):
+                if device in drifted_devices:
+                    evidence.append(KindEvidence((device,), paired.ref_level[d], paired.ref_level[d] + paired.diff[d],
+                                                 adj_dev[d] < config.alpha_data))
+        if "paired, fleet" in chosen_names:
+            adj_fleet = np.minimum(1.0, maxt_adjusted(fleet_obs, max_fleet) * len(chosen))
+            adjusted, raw = np.minimum(adjusted, adj_fleet), np.minimum(raw, raw_fleet)
+            hits = [j for j in np.argsort(-np.abs(fleet_obs)) if adj_fleet[j] < config.alpha_data]
+            families.append(asdict(Family("paired, fleet", int(standard.sum()), share,
+                                          float(max(floor, 10 ** -dict(chosen)["paired, fleet"])),
+                                          critical(max_fleet, share), [names[j] for j in hits])))
+            if hits:
+                level = paired.ref_level.mean(0)
+                evidence.append(KindEvidence(tuple(paired.devices), level, level + paired.diff.mean(0),
+                                             adj_fleet < config.alpha_data, fleet=True))
+        if "saturation, per device" in chosen_names:
+            rise, max_rise = maxt_saturation(paired, peak_sensors, config, rng)
+            adj_sat = np.where(rise > TIE, np.minimum(1.0, maxt_adjusted(rise, max_rise) * len(chosen)), 1.0)
+            for s_, idx in enumerate(peak_sensors):
+                adjusted[idx] = np.minimum(adjusted[idx], adj_sat[:, s_].min())
+            hits = np.argwhere(adj_sat < config.alpha_data)
+            hits = hits[np.argsort(-rise[hits[:, 0], hits[:, 1]])]
+            families.append(asdict(Family("saturation, per device", len(peak_sensors) * len(paired.devices), share,
+                                          float(max(floor, 10 ** -dict(chosen)["saturation, per device"])),
+                                          critical(max_rise, share),
+                                          [f"{paired.devices[d]}: {_sensor_label(names, peak_sensors[s_])}"
+                                           for d, s_ in hits])))
+            for d, s_ in hits:
+                device, idx = paired.devices[d], peak_sensors[s_]
+                lifted = [j for j in idx if paired.diff[d, j] > 0]
+                listed = drifted_devices.setdefault(device, [])
+                listed += [names[j] for j in lifted if names[j] not in listed]
+                significant = np.zeros(k, dtype=bool)
+                significant[lifted] = True
+                evidence.append(KindEvidence((device,), paired.ref_level[d], paired.ref_level[d] + paired.diff[d],
+                                             significant))
+        fleet_critical = critical(max_fleet, share) if "paired, fleet" in chosen_names else None
+        device_critical = critical(max_dev, share) if "paired, per device" in chosen_names else None
+    if "between devices" in chosen_names:
+        t_obs, adj_b, raw_b, max_b = between_test(between, standard, config, rng)
+        adj_b = np.minimum(1.0, adj_b * len(chosen))
+        adjusted, raw = np.minimum(adjusted, adj_b), np.minimum(raw, raw_b)
+        pooled = np.sqrt((between.ref_means.var(0, ddof=1) * (len(between.ref_means) - 1)
+                          + between.new_means.var(0, ddof=1) * (len(between.new_means) - 1))
+                         / max(len(between.ref_means) + len(between.new_means) - 2, 1))
+        between_effect = (between.new_means.mean(0) - between.ref_means.mean(0)) / np.where(pooled > 0, pooled, np.nan)
+        effect = np.where(np.isnan(effect), between_effect, effect)
+        hits = [j for j in np.argsort(-np.abs(t_obs)) if adj_b[j] < config.alpha_data]
+        families.append(asdict(Family("between devices", int(standard.sum()), share,
+                                      float(max(floor, 10 ** -between.arrangements_log10)), critical(max_b, share),
+                                      [names[j] for j in hits])))
+        if hits:
+            evidence.append(KindEvidence(tuple(new_only_ids), between.ref_level, between.new_level,
+                                         adj_b < config.alpha_data, fleet=True, new_devices=True))
+
+    strongest_first = np.argsort(-np.nan_to_num(np.abs(effect), nan=np.inf))
+    drifted = [names[j] for j in strongest_first if adjusted[j] < config.alpha_data]
+    peaks = saturation(ref_x, ref_devices, new_x, new_devices, data)
+    kinds = name_kinds(evidence, names, data, peaks)
+    sensitivity = smallest_changes(paired, between, chosen_names, fleet_critical if paired is not None else None,
+                               device_critical if paired is not None else None, standard, names, data,
+                               config, rng)
+    note = missing
+    return DataDriftResult(drifted=bool(drifted), status="tested", p_values=dict(zip(names, raw.tolist(), strict=True)),
+                           adjusted_p_values=dict(zip(names, adjusted.tolist(), strict=True)),
+                           effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=drifted,
+                           drifted_share=len(drifted) / len(names), paired_devices=paired_ids, families=families,
+                           drifted_devices=drifted_devices, kinds=kinds, sensitivity=sensitivity, note=note, **base)
+
+
+def _missing(candidates, chosen, paired, between, paired_ids, new_only_ids, ref_ids, config) -> str:
+    """Why a family is not tested, in numbers: '' when every family that applies is tested."""
+    reasons = []
+    floor = 1 / (config.permutations + 1)
+    need = config.alpha_data / max(len(chosen), 1)
+    dropped = {n for n, _ in candidates} - {n for n, _ in chosen}
+    if paired_ids and paired is None:
+        reasons.append(f"{len(paired_ids)} device(s) on both sides, but no class of theirs is on both sides")
+    if paired is not None and dropped & {"paired, per device", "paired, fleet"}:
+        blocks = ", ".join(f"{d} {r}+{n}" for d, r, n in zip(paired.devices, paired.ref_blocks, paired.new_blocks,
+                                                           strict=True))
+        reasons.append(f"devices seen before: too few windows to compare a device with itself (reference+new "
+                       f"blocks: {blocks}); a p-value below {need:.2g} needs about {math.ceil(1 / need)} distinct "
+                       f"relabellings (and {config.permutations} permutations give at best {floor:.2g})")
+    if new_only_ids:
+        n_new, n_ref = len(new_only_ids), len(ref_ids)
+        if min(n_new, n_ref) < max(config.min_devices, 2):
+            reasons.append(f"{n_new} new device(s) against {n_ref} reference device(s): the between-device test "
+                           f"needs at least {max(config.min_devices, 2)} on each side")
+        elif "between devices" in dropped:
+            reasons.append(f"{n_new} new against {n_ref} reference devices: only {math.comb(n_new + n_ref, n_new)} "
+                           f"ways to split them, so no p-value below {1 / math.comb(n_new + n_ref, n_new):.2g} "
+                           f"(needed: {need:.2g}); more devices, or the same devices on both sides")
+    if not paired_ids and not new_only_ids:
+        reasons.append("no new windows")
+    return "; ".join(reasons)
+
+
+def _sensor_label(names: list[str], idx: list[int]) -> str:
+    return "+".join(names[j] for j in idx)

@@ -1,0 +1,255 @@
+"""The permutation machinery of the data-drift test (data_drift.py): its units, statistics and maxT.
+
+Paired: a device seen on both sides, its windows' features centred within (device, class) and averaged in
+blocks of consecutive windows within (device, class, side); side labels are permuted within a stratum (a
+device's class). Between: devices seen on one side only, by their mean features, whole devices permuted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from components.config import DriftConfig
+
+TIE = 1e-12  # statistics this close count as equal (permutation counts)
+
+
+@dataclass
+class Paired:
+    """The paired families' fixed structure: units (block means of centred features) by stratum, a device's
+    windows of one class; side labels are permuted within a stratum, which the class-centring leaves alone."""
+
+    devices: list[str]
+    stratum_device: np.ndarray  # [S] the device (index into devices) of each stratum
+    units: np.ndarray  # [S, M, K] block means minus their stratum's mean, over the device's scale; padded with 0
+    raw: np.ndarray  # [S, M, K] the same in feature units
+    present: np.ndarray  # [S, M] bool: a real block
+    stratum_new: np.ndarray  # [S] blocks on the new side
+    stratum_ref: np.ndarray  # [S]
+    observed_new: np.ndarray  # [S, M] bool: the block is on the new side
+    share: np.ndarray  # [S] the stratum's weight in its device's difference, w / W (w = 1 / (1/new + 1/ref))
+    new_blocks: np.ndarray  # [D] blocks on the new side, over the device's strata
+    ref_blocks: np.ndarray  # [D]
+    scale: np.ndarray  # [D, K] SD of the device's block means about their strata's means (0: nothing varies)
+    weights: np.ndarray  # [D] sqrt(W): a device's difference has SD scale / sqrt(W); its Stouffer weight
+    ref_level: np.ndarray  # [D, K] mean raw feature on the reference side (what kinds are named from)
+    diff: np.ndarray  # [D, K] class-matched mean difference, new - reference, in feature units
+    window_sd: np.ndarray  # [D, K] SD of the device's centred windows (effect sizes)
+    windows: np.ndarray  # [D, 2] windows used, reference and new
+
+    def arrangements_log10(self) -> np.ndarray:
+        """log10 of each device's distinct block relabellings: the product over its strata of C(blocks, new)."""
+        n, k = self.stratum_new + self.stratum_ref, self.stratum_new
+        per_stratum = (special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)) / math.log(10)
+        return np.bincount(self.stratum_device, weights=per_stratum, minlength=len(self.devices))
+
+
+def centre_within(features: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each window's features minus the mean of its key's windows."""
+    codes, _ = pd.factorize(keys)
+    counts = np.bincount(codes)
+    means = np.stack([np.bincount(codes, weights=col) for col in features.T], axis=1) / counts[:, None]
+    return features - means[codes]
+
+
+def paired_structure(features: np.ndarray, devices: np.ndarray, side: np.ndarray, classes: np.ndarray,
+                      order: np.ndarray, max_blocks: int) -> Paired | None:
+    """Devices on both sides, their windows centred within (device, class) where the class is on both sides,
+    and averaged in blocks of consecutive windows within (device, class, side)."""
+    frame = pd.DataFrame({"device": devices, "cls": classes, "side": side, "order": order})
+    frame["stratum"] = frame["device"] + "\x1f" + frame["cls"]  # a separator no id holds (pandas drops NULs)
+    keep = (frame.groupby("stratum")["side"].transform("nunique") == 2).to_numpy()
+    if not keep.any():  # a (device, class) seen on one side says nothing about change
+        return None
+    frame, x = frame[keep].reset_index(drop=True), features[keep]
+    centred = centre_within(x, frame["stratum"].to_numpy())
+    group = frame.groupby(["stratum", "side"], sort=False)["order"]
+    rank = group.rank(method="first").to_numpy() - 1
+    count = group.transform("size").to_numpy()
+    block = (rank * np.minimum(count, max_blocks) // count).astype(int)
+    names = sorted(frame["device"].unique())
+    d_index = pd.Index(names).get_indexer(frame["device"])
+    cls_codes, _ = pd.factorize(frame["cls"], sort=True)
+    # strata numbered device by device, so a device's strata are contiguous (device_differences sums runs)
+    s_codes, s_names = pd.factorize(d_index * (int(cls_codes.max()) + 1) + cls_codes, sort=True)
+    stratum_device = np.zeros(len(s_names), dtype=int)
+    stratum_device[s_codes] = d_index
+    unit_key = (s_codes * 2 + frame["side"].to_numpy()) * max_blocks + block
+    unit_codes, unit_ids = pd.factorize(unit_key, sort=True)
+    unit_counts = np.bincount(unit_codes)
+    unit_means = np.stack([np.bincount(unit_codes, weights=c) for c in centred.T], axis=1) / unit_counts[:, None]
+    unit_stratum, unit_side = unit_ids // (2 * max_blocks), (unit_ids // max_blocks) % 2
+    d, n_strata, k, m = len(names), len(s_names), x.shape[1], 2 * max_blocks
+    raw, present, is_new = np.zeros((n_strata, m, k)), np.zeros((n_strata, m), bool), np.zeros((n_strata, m), bool)
+    slot = unit_ids % m  # side * max_blocks + block: a fixed slot per unit within its stratum
+    raw[unit_stratum, slot] = unit_means
+    present[unit_stratum, slot] = True
+    is_new[unit_stratum, slot] = unit_side == 1
+    stratum_new, stratum_ref = is_new.sum(1), (present & ~is_new).sum(1)
+    raw = np.where(present[:, :, None], raw - (raw.sum(1) / present.sum(1)[:, None])[:, None, :], 0.0)
+    # The device's scale: its blocks' spread about their strata's means (degrees of freedom: blocks - strata)
+    units_per_device = np.bincount(stratum_device, weights=present.sum(1), minlength=d)
+    dof = np.maximum(units_per_device - np.bincount(stratum_device, minlength=d), 1)
+    scale = np.sqrt(np.stack([np.bincount(stratum_device, weights=(raw[:, :, j] ** 2).sum(1), minlength=d)
+                              for j in range(k)], axis=1) / dof[:, None])
+    device_scale = scale[stratum_device]  # [S, K]
+    units = np.where(device_scale[:, None, :] > 0, raw / np.where(device_scale > 0, device_scale, 1.0)[:, None, :],
+                     0.0)
+    w = 1 / (1 / stratum_new + 1 / stratum_ref)
+    total = np.bincount(stratum_device, weights=w, minlength=d)
+    # Levels before and after, class by class, averaged with the weights a class-matched difference has
+    # (n_ref * n_new / n per class): what kinds are named from, and the effect sizes.
+    side = frame["side"].to_numpy()
+    n_side = [np.bincount(s_codes[side == s], minlength=n_strata) for s in (0, 1)]
+    level = [np.stack([np.bincount(s_codes[side == s], weights=c, minlength=n_strata) for c in x[side == s].T],
+                      axis=1) / np.maximum(n_side[s], 1)[:, None] for s in (0, 1)]
+    lw = n_side[0] * n_side[1] / (n_side[0] + n_side[1])
+    level_total = np.bincount(stratum_device, weights=lw, minlength=d)[:, None]
+    ref_level, new_level = (np.stack([np.bincount(stratum_device, weights=lw * c, minlength=d) for c in lv.T],
+                                     axis=1) / level_total for lv in level)
+    n_all = np.bincount(d_index, minlength=d)
+    window_sd = np.sqrt(np.stack([np.bincount(d_index, weights=c ** 2, minlength=d) for c in centred.T], axis=1)
+                        / np.maximum(n_all - 1, 1)[:, None])
+    windows = np.stack([np.bincount(d_index[side == s], minlength=d) for s in (0, 1)], axis=1)
+    device_new, device_ref = (np.bincount(stratum_device, weights=b, minlength=d).astype(int)
+                              for b in (stratum_new, stratum_ref))
+    return Paired(names, stratum_device, units, raw, present, stratum_new, stratum_ref, is_new,
+                   w / total[stratum_device], device_new, device_ref, scale, np.sqrt(total), ref_level,
+                   new_level - ref_level, window_sd, windows)
+
+
+def device_differences(p: Paired, new_mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """[B, D, K]: each device's class-matched difference, new - reference, of `values` [S, M, K] under the
+    B relabellings `new_mask` [B, S, M]: its strata's mean differences, weighted by `share`."""
+    coef = np.where(new_mask, 1.0 / p.stratum_new[None, :, None], -1.0 / p.stratum_ref[None, :, None])
+    coef = np.where(p.present[None], coef, 0.0) * p.share[None, :, None]
+    by_stratum = np.matmul(coef.transpose(1, 0, 2), values).transpose(1, 0, 2)  # [B, S, K], one GEMM a stratum
+    starts = np.flatnonzero(np.r_[True, np.diff(p.stratum_device) != 0])  # strata are contiguous by device
+    return np.add.reduceat(by_stratum, starts, axis=1)
+
+
+def paired_statistics(p: Paired, new_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-device z [B, D, K] and fleet Z [B, K] for B relabellings `new_mask` [B, S, M]."""
+    z = device_differences(p, new_mask, p.units) * p.weights[None, :, None]
+    fleet = np.einsum("bdk,d->bk", z, p.weights) / math.sqrt(float((p.weights ** 2).sum()))
+    return z, fleet
+
+
+def relabellings(p: Paired, rng: np.random.Generator, b: int) -> np.ndarray:
+    """[b, S, M]: each stratum's blocks given side labels at random, as many on the new side as observed."""
+    keys = np.where(p.present[None], rng.random((b, *p.present.shape)), 2.0)  # padding sorts last
+    first = np.arange(keys.shape[2])[None, None, :] < p.stratum_new[None, :, None]  # the first k in key order
+    mask = np.zeros(keys.shape, dtype=bool)
+    np.put_along_axis(mask, np.argsort(keys, axis=2), first, axis=2)
+    return mask
+
+
+def maxt_paired(p: Paired, testable: np.ndarray, config: DriftConfig, rng: np.random.Generator):
+    """Observed statistics, permutation maxima of both paired families, and per-hypothesis exceedance counts."""
+    z_obs, fleet_obs = (a[0] for a in paired_statistics(p, p.observed_new[None]))
+    z_obs, fleet_obs = np.where(testable, z_obs, 0.0), np.where(testable, fleet_obs, 0.0)
+    max_dev, max_fleet = [], []
+    raw_dev, raw_fleet = np.zeros_like(z_obs), np.zeros_like(fleet_obs)
+    batch = max(1, min(config.permutations, 4_000_000 // max(p.units.size, 1)))  # bounds memory for big fleets
+    for start in range(0, config.permutations, batch):
+        z, fleet = paired_statistics(p, relabellings(p, rng, min(batch, config.permutations - start)))
+        z, fleet = np.abs(np.where(testable, z, 0.0)), np.abs(np.where(testable, fleet, 0.0))
+        max_dev.append(z.reshape(len(z), -1).max(1))
+        max_fleet.append(fleet.max(1))
+        raw_dev += (z >= np.abs(z_obs) - TIE).sum(0)
+        raw_fleet += (fleet >= np.abs(fleet_obs) - TIE).sum(0)
+    n = config.permutations + 1
+    return z_obs, fleet_obs, np.concatenate(max_dev), np.concatenate(max_fleet), (raw_dev + 1) / n, \
+        (raw_fleet + 1) / n
+
+
+def maxt_saturation(p: Paired, sensors: list[list[int]], config: DriftConfig, rng: np.random.Generator):
+    """One-sided maxT on the rise of each device's peak share, summed over each sensor's channels `sensors`.
+
+    Unstandardized: a clipped or stuck channel lifts its share on the new side only, where a standardized
+    statistic stays bounded (the pooled SD grows with the very change); shares are on one scale anyway. Summed
+    per sensor: clipping hits every axis of a sensor now and then, and a stuck axis lifts the sum by itself.
+    Returns the observed rises [D, S] and the permutation maxima.
+    """
+    raw = np.stack([p.raw[:, :, idx].sum(2) for idx in sensors], axis=2)  # [strata, M, sensors]
+    maxima = []
+    batch = max(1, min(config.permutations, 4_000_000 // max(raw.size, 1)))
+    for start in range(0, config.permutations, batch):
+        b = min(batch, config.permutations - start)
+        maxima.append(device_differences(p, relabellings(p, rng, b), raw).reshape(b, -1).max(1))
+    return device_differences(p, p.observed_new[None], raw)[0], np.concatenate(maxima)
+
+
+def maxt_adjusted(observed: np.ndarray, maxima: np.ndarray) -> np.ndarray:
+    """Single-step maxT: the share of relabellings (the observed one included) whose maximum reaches |t|."""
+    ordered = np.sort(maxima)
+    beyond = len(ordered) - np.searchsorted(ordered, np.abs(observed) - TIE, side="left")
+    return (beyond + 1) / (len(ordered) + 1)
+
+
+def critical(maxima: np.ndarray, alpha: float) -> float:
+    return float(np.quantile(maxima, 1 - alpha)) if len(maxima) else float("inf")
+
+
+# ---------------------------------------------------------------------------------------- between devices
+
+
+def device_means(features: np.ndarray, devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, names = pd.factorize(np.asarray(devices, dtype=str), sort=True)
+    counts = np.bincount(codes)
+    sums = np.stack([np.bincount(codes, weights=col, minlength=len(names)) for col in features.T], axis=1)
+    return np.asarray(names, dtype=str), sums / counts[:, None]
+
+
+def welch_t(assign: np.ndarray, means: np.ndarray, sq: np.ndarray, n_new: int, n_ref: int) -> np.ndarray:
+    """Welch t of new-minus-reference device means for each row of a 0/1 assignment matrix [B, D] -> [B, K]."""
+    s_new, q_new = assign @ means, assign @ sq
+    s_all, q_all = means.sum(0), sq.sum(0)
+    s_ref, q_ref = s_all - s_new, q_all - q_new
+    m_new, m_ref = s_new / n_new, s_ref / n_ref
+    v_new = np.maximum(q_new - n_new * m_new ** 2, 0.0) / max(n_new - 1, 1)
+    v_ref = np.maximum(q_ref - n_ref * m_ref ** 2, 0.0) / max(n_ref - 1, 1)
+    scale = np.abs(means).max(0) + 1e-12  # guard against a zero variance (a constant feature)
+    return (m_new - m_ref) / np.sqrt(v_new / n_new + v_ref / n_ref + (1e-9 * scale) ** 2)
+
+
+@dataclass
+class Between:
+    ref_means: np.ndarray  # [R, K] class-centred device means
+    new_means: np.ndarray  # [N, K]
+    ref_level: np.ndarray  # [K] raw feature mean over reference devices
+    new_level: np.ndarray  # [K]
+
+    @property
+    def arrangements_log10(self) -> float:
+        n, k = len(self.ref_means) + len(self.new_means), len(self.new_means)
+        return math.log10(math.comb(n, k))
+
+    def t(self, assign: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        new = self.new_means if shift is None else self.new_means + shift
+        means = np.concatenate([self.ref_means, new])
+        return welch_t(assign, means, means ** 2, len(self.new_means), len(self.ref_means))
+
+
+def between_test(b: Between, testable: np.ndarray, config: DriftConfig, rng: np.random.Generator):
+    """Observed t, step-down maxT adjusted p, raw p and the permutation maxima (whole devices permuted)."""
+    n_ref, n_new = len(b.ref_means), len(b.new_means)
+    observed = np.zeros((1, n_ref + n_new))
+    observed[0, n_ref:] = 1.0
+    keys = rng.random((config.permutations, n_ref + n_new))
+    perms = np.zeros_like(keys)
+    np.put_along_axis(perms, np.argsort(keys, axis=1)[:, :n_new], 1.0, axis=1)
+    t_obs = np.where(testable, np.abs(b.t(observed))[0], 0.0)
+    t_perm = np.where(testable, np.abs(b.t(np.concatenate([observed, perms]))), 0.0)  # incl. the observed
+    raw = (t_perm >= t_obs - TIE).mean(0)
+    order = np.argsort(-t_obs)
+    successive_max = np.maximum.accumulate(t_perm[:, order][:, ::-1], axis=1)[:, ::-1]
+    adjusted_sorted = np.maximum.accumulate((successive_max >= t_obs[order] - TIE).mean(0))
+    adjusted = np.empty_like(adjusted_sorted)
+    adjusted[order] = adjusted_sorted
+    return b.t(observed)[0], adjusted, raw, t_perm[1:].max(1)
