@@ -135,3 +135,16 @@ def test_new_devices_of_the_same_hardware_beside_devices_seen_before():
                                FAST, DATA, ref_classes=rl, new_classes=np.concatenate([nl, ol]))
     assert len(result.families) == 4 and not result.drifted
     assert all(f["alpha"] == pytest.approx(FAST.alpha_data / 4) for f in result.families)
+
+
+def test_a_device_seen_before_with_one_window_beside_new_devices():
+    """The paired families cannot run (one window), the between-device one can: tested, and it says why the
+    others did not."""
+    (rx, rl, rd) = simulate_arrays("baseline", DATA, devices=8, windows_per_device=20, seed=1)
+    (ox, ol, od) = simulate_arrays("baseline", DATA, devices=8, windows_per_device=20, seed=2)
+    one = np.flatnonzero(rd == "dev-a000")[:1]
+    new_devices = np.concatenate([rd[one], np.char.add("new-", od)])
+    result = detect_data_drift(rx, rd, np.concatenate([rx[one], ox]), new_devices, FAST, DATA, ref_classes=rl,
+                               new_classes=np.concatenate([rl[one], ol]))
+    assert result.status == "tested" and [f["name"] for f in result.families] == ["between devices"]
+    assert "too few windows to compare a device with itself" in result.note and not result.drifted

@@ -5,9 +5,10 @@ fleets of the same hardware differ far more than window-level noise suggests. A 
 (KS, Wasserstein, ...) then flags "drift" whenever the new windows come from other devices. Here devices are
 the exchangeable units under the null hypothesis:
 
-- data drift (data_drift.py): a device seen before is compared with itself (paired, within-device block
-  permutations, per device and fleet-wide), devices seen on one side only by their mean features (whole
-  devices permuted); maxT within each family, Bonferroni over the families, at `alpha_data`.
+- data drift (data_drift.py): a device seen before is compared with itself, class by class (block
+  permutations within (device, class): per device, fleet-wide, and the saturation of its peaks), devices
+  seen on one side only by their mean features (whole devices permuted); maxT within each family,
+  Bonferroni over the families, at `alpha_data`.
 - concept drift: the production model's accuracy on newly labelled windows against its holdout accuracy,
   one-sided, with the new accuracy's variance estimated by device (cluster-robust) and a tolerated margin;
   per-device and per-class breakdowns use exact binomial tests with Holm correction, and a device far below

@@ -143,7 +143,7 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
     peak_sensors = [idx for _, _, _, _, idx in sensor_features(names, data, testable) if idx]
     standard = testable & ~np.array([n.endswith("_at_peak") for n in names])
 
-    # 1-3: the devices on both sides, compared with themselves
+    # 1-3: the devices on both sides, compared with themselves (None: no class of theirs on both sides)
     paired = None
     if paired_ids:
         in_ref, in_new = np.isin(ref_devices, paired_ids), np.isin(new_devices, paired_ids)
@@ -153,10 +153,6 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
             np.concatenate([np.zeros(in_ref.sum(), int), np.ones(in_new.sum(), int)]),
             np.concatenate([ref_classes[in_ref], new_classes[in_new]]).astype(str),
             np.concatenate([ref_order[in_ref], new_order[in_new]]), config.max_blocks)
-        if paired is not None:
-            usable = (paired.new_blocks >= 1) & (paired.ref_blocks >= 1)
-            if not usable.all():
-                paired = None  # cannot happen: classes kept are on both sides of their device
     # 4: devices seen on one side only against the reference devices
     between = None
     new_only_ids = sorted(set(new_devices[new_only]))
@@ -203,6 +199,10 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
     k = len(names)
     adjusted, raw, effect = np.ones(k), np.ones(k), np.full(k, np.nan)
     families, drifted_devices, evidence = [], {}, []
+    fleet_critical = device_critical = None  # what the sensitivity reads off the paired families, if tested
+
+    def min_p(family: str) -> float:  # the smallest p-value a family's relabellings can give
+        return float(max(floor, 10 ** -dict(chosen)[family]))
 
     if "paired, per device" in chosen_names or "paired, fleet" in chosen_names:
         z_obs, fleet_obs, max_dev, max_fleet, raw_dev, raw_fleet = maxt_paired(paired, standard, config, rng)
@@ -217,7 +217,7 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
             for d, j in hits:
                 drifted_devices.setdefault(paired.devices[d], []).append(names[j])
             families.append(asdict(Family("paired, per device", int(standard.sum()) * len(paired.devices), share,
-                                          float(max(floor, 10 ** -max(a for n, a in chosen if n.endswith("device")))),
+                                          min_p("paired, per device"),
                                           critical(max_dev, share),
                                           [f"{paired.devices[d]}: {names[j]}" for d, j in hits])))
             for d, device in enumerate(paired.devices):
@@ -229,7 +229,7 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
             adjusted, raw = np.minimum(adjusted, adj_fleet), np.minimum(raw, raw_fleet)
             hits = [j for j in np.argsort(-np.abs(fleet_obs)) if adj_fleet[j] < config.alpha_data]
             families.append(asdict(Family("paired, fleet", int(standard.sum()), share,
-                                          float(max(floor, 10 ** -dict(chosen)["paired, fleet"])),
+                                          min_p("paired, fleet"),
                                           critical(max_fleet, share), [names[j] for j in hits])))
             if hits:
                 level = paired.ref_level.mean(0)
@@ -243,7 +243,7 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
             hits = np.argwhere(adj_sat < config.alpha_data)
             hits = hits[np.argsort(-rise[hits[:, 0], hits[:, 1]])]
             families.append(asdict(Family("saturation, per device", len(peak_sensors) * len(paired.devices), share,
-                                          float(max(floor, 10 ** -dict(chosen)["saturation, per device"])),
+                                          min_p("saturation, per device"),
                                           critical(max_rise, share),
                                           [f"{paired.devices[d]}: {_sensor_label(names, peak_sensors[s_])}"
                                            for d, s_ in hits])))
@@ -269,7 +269,7 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
         effect = np.where(np.isnan(effect), between_effect, effect)
         hits = [j for j in np.argsort(-np.abs(t_obs)) if adj_b[j] < config.alpha_data]
         families.append(asdict(Family("between devices", int(standard.sum()), share,
-                                      float(max(floor, 10 ** -between.arrangements_log10)), critical(max_b, share),
+                                      min_p("between devices"), critical(max_b, share),
                                       [names[j] for j in hits])))
         if hits:
             evidence.append(KindEvidence(tuple(new_only_ids), between.ref_level, between.new_level,
@@ -279,15 +279,13 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
     drifted = [names[j] for j in strongest_first if adjusted[j] < config.alpha_data]
     peaks = saturation(ref_x, ref_devices, new_x, new_devices, data)
     kinds = name_kinds(evidence, names, data, peaks)
-    sensitivity = smallest_changes(paired, between, chosen_names, fleet_critical if paired is not None else None,
-                               device_critical if paired is not None else None, standard, names, data,
-                               config, rng)
-    note = missing
+    sensitivity = smallest_changes(paired, between, chosen_names, fleet_critical, device_critical, standard, names,
+                                   data, config, rng)
     return DataDriftResult(drifted=bool(drifted), status="tested", p_values=dict(zip(names, raw.tolist(), strict=True)),
                            adjusted_p_values=dict(zip(names, adjusted.tolist(), strict=True)),
                            effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=drifted,
                            drifted_share=len(drifted) / len(names), paired_devices=paired_ids, families=families,
-                           drifted_devices=drifted_devices, kinds=kinds, sensitivity=sensitivity, note=note, **base)
+                           drifted_devices=drifted_devices, kinds=kinds, sensitivity=sensitivity, note=missing, **base)
 
 
 def _missing(candidates, chosen, paired, between, paired_ids, new_only_ids, ref_ids, config) -> str:

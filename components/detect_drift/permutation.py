@@ -49,11 +49,15 @@ class Paired:
         return np.bincount(self.stratum_device, weights=per_stratum, minlength=len(self.devices))
 
 
+def group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    """[groups, K]: the sum of `values` [N, K] over the rows of each group code (bincount, column by column)."""
+    return np.stack([np.bincount(codes, weights=col, minlength=groups) for col in values.T], axis=1)
+
+
 def centre_within(features: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Each window's features minus the mean of its key's windows."""
-    codes, _ = pd.factorize(keys)
-    counts = np.bincount(codes)
-    means = np.stack([np.bincount(codes, weights=col) for col in features.T], axis=1) / counts[:, None]
+    codes, distinct = pd.factorize(keys)
+    means = group_sums(codes, features, len(distinct)) / np.bincount(codes)[:, None]
     return features - means[codes]
 
 
@@ -81,8 +85,7 @@ def paired_structure(features: np.ndarray, devices: np.ndarray, side: np.ndarray
     stratum_device[s_codes] = d_index
     unit_key = (s_codes * 2 + frame["side"].to_numpy()) * max_blocks + block
     unit_codes, unit_ids = pd.factorize(unit_key, sort=True)
-    unit_counts = np.bincount(unit_codes)
-    unit_means = np.stack([np.bincount(unit_codes, weights=c) for c in centred.T], axis=1) / unit_counts[:, None]
+    unit_means = group_sums(unit_codes, centred, len(unit_ids)) / np.bincount(unit_codes)[:, None]
     unit_stratum, unit_side = unit_ids // (2 * max_blocks), (unit_ids // max_blocks) % 2
     d, n_strata, k, m = len(names), len(s_names), x.shape[1], 2 * max_blocks
     raw, present, is_new = np.zeros((n_strata, m, k)), np.zeros((n_strata, m), bool), np.zeros((n_strata, m), bool)
@@ -95,8 +98,7 @@ def paired_structure(features: np.ndarray, devices: np.ndarray, side: np.ndarray
     # The device's scale: its blocks' spread about their strata's means (degrees of freedom: blocks - strata)
     units_per_device = np.bincount(stratum_device, weights=present.sum(1), minlength=d)
     dof = np.maximum(units_per_device - np.bincount(stratum_device, minlength=d), 1)
-    scale = np.sqrt(np.stack([np.bincount(stratum_device, weights=(raw[:, :, j] ** 2).sum(1), minlength=d)
-                              for j in range(k)], axis=1) / dof[:, None])
+    scale = np.sqrt(group_sums(stratum_device, (raw ** 2).sum(1), d) / dof[:, None])
     device_scale = scale[stratum_device]  # [S, K]
     units = np.where(device_scale[:, None, :] > 0, raw / np.where(device_scale > 0, device_scale, 1.0)[:, None, :],
                      0.0)
@@ -106,15 +108,13 @@ def paired_structure(features: np.ndarray, devices: np.ndarray, side: np.ndarray
     # (n_ref * n_new / n per class): what kinds are named from, and the effect sizes.
     side = frame["side"].to_numpy()
     n_side = [np.bincount(s_codes[side == s], minlength=n_strata) for s in (0, 1)]
-    level = [np.stack([np.bincount(s_codes[side == s], weights=c, minlength=n_strata) for c in x[side == s].T],
-                      axis=1) / np.maximum(n_side[s], 1)[:, None] for s in (0, 1)]
+    level = [group_sums(s_codes[side == s], x[side == s], n_strata) / np.maximum(n_side[s], 1)[:, None]
+             for s in (0, 1)]
     lw = n_side[0] * n_side[1] / (n_side[0] + n_side[1])
     level_total = np.bincount(stratum_device, weights=lw, minlength=d)[:, None]
-    ref_level, new_level = (np.stack([np.bincount(stratum_device, weights=lw * c, minlength=d) for c in lv.T],
-                                     axis=1) / level_total for lv in level)
+    ref_level, new_level = (group_sums(stratum_device, lw[:, None] * lv, d) / level_total for lv in level)
     n_all = np.bincount(d_index, minlength=d)
-    window_sd = np.sqrt(np.stack([np.bincount(d_index, weights=c ** 2, minlength=d) for c in centred.T], axis=1)
-                        / np.maximum(n_all - 1, 1)[:, None])
+    window_sd = np.sqrt(group_sums(d_index, centred ** 2, d) / np.maximum(n_all - 1, 1)[:, None])
     windows = np.stack([np.bincount(d_index[side == s], minlength=d) for s in (0, 1)], axis=1)
     device_new, device_ref = (np.bincount(stratum_device, weights=b, minlength=d).astype(int)
                               for b in (stratum_new, stratum_ref))
@@ -201,9 +201,7 @@ def critical(maxima: np.ndarray, alpha: float) -> float:
 
 def device_means(features: np.ndarray, devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes, names = pd.factorize(np.asarray(devices, dtype=str), sort=True)
-    counts = np.bincount(codes)
-    sums = np.stack([np.bincount(codes, weights=col, minlength=len(names)) for col in features.T], axis=1)
-    return np.asarray(names, dtype=str), sums / counts[:, None]
+    return np.asarray(names, dtype=str), group_sums(codes, features, len(names)) / np.bincount(codes)[:, None]
 
 
 def welch_t(assign: np.ndarray, means: np.ndarray, sq: np.ndarray, n_new: int, n_ref: int) -> np.ndarray:
@@ -236,14 +234,20 @@ class Between:
         return welch_t(assign, means, means ** 2, len(self.new_means), len(self.ref_means))
 
 
+def device_relabellings(b: Between, rng: np.random.Generator, count: int) -> np.ndarray:
+    """[count, R + N] 0/1: as many devices drawn as "new" as there are new devices, at random."""
+    keys = rng.random((count, len(b.ref_means) + len(b.new_means)))
+    perms = np.zeros_like(keys)
+    np.put_along_axis(perms, np.argsort(keys, axis=1)[:, :len(b.new_means)], 1.0, axis=1)
+    return perms
+
+
 def between_test(b: Between, testable: np.ndarray, config: DriftConfig, rng: np.random.Generator):
     """Observed t, step-down maxT adjusted p, raw p and the permutation maxima (whole devices permuted)."""
     n_ref, n_new = len(b.ref_means), len(b.new_means)
     observed = np.zeros((1, n_ref + n_new))
     observed[0, n_ref:] = 1.0
-    keys = rng.random((config.permutations, n_ref + n_new))
-    perms = np.zeros_like(keys)
-    np.put_along_axis(perms, np.argsort(keys, axis=1)[:, :n_new], 1.0, axis=1)
+    perms = device_relabellings(b, rng, config.permutations)
     t_obs = np.where(testable, np.abs(b.t(observed))[0], 0.0)
     t_perm = np.where(testable, np.abs(b.t(np.concatenate([observed, perms]))), 0.0)  # incl. the observed
     raw = (t_perm >= t_obs - TIE).mean(0)

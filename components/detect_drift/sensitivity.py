@@ -11,7 +11,7 @@ import numpy as np
 
 from components.config import DriftConfig
 from components.detect_drift.features import sensor_features
-from components.detect_drift.permutation import Between, Paired, critical
+from components.detect_drift.permutation import Between, Paired, critical, device_relabellings
 
 Z_POWER = 1.6448536269514722  # one-sided normal quantile: 95% power
 # The normal-shift approximation of `smallest_changes` is optimistic: at its size, simulated gains were found in
@@ -102,10 +102,7 @@ def paired_smallest(p: Paired, features: list[int], moved: np.ndarray, fleet_cri
 
 
 def between_critical(between: Between, testable, config: DriftConfig, rng) -> float:
-    n_ref, n_new = len(between.ref_means), len(between.new_means)
-    keys = rng.random((min(config.permutations, 500), n_ref + n_new))
-    perms = np.zeros_like(keys)
-    np.put_along_axis(perms, np.argsort(keys, axis=1)[:, :n_new], 1.0, axis=1)
+    perms = device_relabellings(between, rng, min(config.permutations, 500))
     return critical(np.abs(between.t(perms) * testable).max(1), config.alpha_data)
 
 

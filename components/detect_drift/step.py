@@ -99,7 +99,7 @@ def load_drift_inputs(store: Store, dataset_version: str | None = None) -> Drift
 
 @dataclass
 class DriftReport:
-    decision: str  # "none" | "data" | "concept" | "data+concept"
+    decision: str  # "none" | "data" | "concept" | "data+concept" | "insufficient data"
     evidence: dict  # JSON-serialisable: decision.json
     summary_md: str
 
@@ -148,7 +148,8 @@ def prediction_drift(tflite: bytes, config: Config, ref_x: np.ndarray, new_x: np
 
 
 def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> DriftReport:
-    """Decide none / data / concept / data+concept for `inputs`; write evidently's HTML to `html_path`."""
+    """Decide none / data / concept / data+concept / insufficient data for `inputs`; write evidently's HTML to
+    `html_path`."""
     base = {"dataset_version": inputs.dataset_version, "production_model": inputs.production,
             "data_key": inputs.data_key, "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "relabelled_windows": inputs.relabelled, "labelled_windows": inputs.labelled_windows}
@@ -174,7 +175,7 @@ def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> 
                                     drift, data, ref_classes=ref_class, new_classes=new_class,
                                     ref_order=ref.t_ms[ref_d, 0], new_order=new.t_ms[new_d, 0])
     y_new = label_indices(new.labels, data.class_names)
-    concept = detect_concept_drift(inputs.tflite, input_groups(data), new.x, y_new, new.device_ids,
+    concept = detect_concept_drift(inputs.tflite, groups, new.x, y_new, new.device_ids,
                                    inputs.holdout_accuracy, inputs.holdout_windows, drift, data.class_names)
     ref_i = _sample(len(ref), drift.prediction_sample, drift.seed)
     new_i = _sample(len(new), drift.prediction_sample, drift.seed + 1)
