@@ -11,7 +11,8 @@ SYSTEM_PYTHON ?= python3
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install run test compile bench lint clean firmware-toolchain tflm-libs manifests-check images images-test base-image container-engine
+.PHONY: install run test compile bench lint clean firmware-toolchain tflm-libs manifests-check images images-test base-image container-engine \
+        scanners scan
 
 # Image names come from the configuration (cluster.runtime_image, cluster.firmware_builder_image).
 RUNTIME_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(Config().cluster.runtime_image)" 2>/dev/null)
@@ -21,6 +22,11 @@ BUILDER_IMAGE ?= $(shell $(PY) -c "from components.config import Config; print(C
 # Installed where this runs as root with apt (CI, a fresh machine); elsewhere those tests skip and say why.
 FIRMWARE_DEBS := g++ gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm \
                  libgemmlowp-dev
+# How long apt-get waits for another apt or dpkg process (unattended-upgrades, a parallel install) to let go
+# of its locks, in seconds. DPkg::Lock::Timeout makes apt-get wait for dpkg's locks; apt 2.6 (Debian 12) does
+# not apply it to the lists lock (apt-get update) or the archives lock (downloads): it fails at once with
+# "Could not get lock", so each apt-get is tried again every 10 s while that is its error, up to this long.
+APT_LOCK_TIMEOUT ?= 600
 
 install: $(STAMP)
 
@@ -45,16 +51,37 @@ run: $(STAMP)
 	$(VENV)/bin/tinymlops models list
 	$(VENV)/bin/tinymlops report
 
-test: $(STAMP) firmware-toolchain tflm-libs
+test: $(STAMP) firmware-toolchain tflm-libs scanners
 	$(PY) -m pytest -q
 
+# If apt-get still cannot install (the lock held past APT_LOCK_TIMEOUT, or no mirror answers), this says what to
+# do and make test goes on, the firmware tests skipped: they skip and say why whenever the toolchain is missing
+# (as where there is no apt or no root), and the rest of the suite still runs and reports. Failing here would give
+# no result at all for a machine's apt state, not for a fault of the project.
 firmware-toolchain:
 	@if command -v arm-none-eabi-g++ >/dev/null && command -v qemu-system-arm >/dev/null && command -v g++ >/dev/null \
 	    && [ -f /usr/include/gemmlowp/fixedpoint/fixedpoint.h ]; then \
 	  true; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing $(FIRMWARE_DEBS) (Debian)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(FIRMWARE_DEBS) >/dev/null; \
+	  deadline=$$(( $$(date +%s) + $(APT_LOCK_TIMEOUT) )); \
+	  apt_get() { \
+	    while ! err=$$(DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=$(APT_LOCK_TIMEOUT) "$$@" 2>&1 >/dev/null); do \
+	      case "$$err" in *"Could not get lock"*) ;; *) printf '%s\n' "$$err" >&2; return 1 ;; esac; \
+	      if [ "$$(date +%s)" -ge "$$deadline" ]; then printf '%s\n' "$$err" >&2; return 2; fi; \
+	      [ -n "$${waiting:-}" ] || echo "apt-get $$1: $$(printf '%s\n' "$$err" | head -n 1 | sed 's/^E: //')" \
+	                                   "- waiting for it, up to $(APT_LOCK_TIMEOUT) s" >&2; \
+	      waiting=1; sleep 10; \
+	    done; \
+	  }; \
+	  apt_get update -qq && apt_get install -y -qq --no-install-recommends $(FIRMWARE_DEBS); rc=$$?; \
+	  if [ $$rc = 2 ]; then \
+	    echo "firmware-toolchain: another apt process still holds the apt/dpkg lock after $(APT_LOCK_TIMEOUT) s (above);" \
+	         "wait for it and rerun make test, or install: apt-get install $(FIRMWARE_DEBS)" >&2; \
+	  elif [ $$rc != 0 ]; then \
+	    echo "firmware-toolchain: apt-get failed (above); rerun make test, or install: apt-get install $(FIRMWARE_DEBS)" >&2; \
+	  fi; \
+	  [ $$rc = 0 ] || echo "note: the firmware cross-compile and QEMU tests will be skipped" >&2; \
 	else \
 	  echo "note: no apt as root here: firmware cross-compile and QEMU tests will be skipped"; \
 	fi
@@ -81,10 +108,30 @@ bench: $(STAMP)
 	$(PY) -m tests.bench_drift --out bench_drift.json --markdown bench_drift.md
 	$(PY) -m tests.bench_real_drift --out bench_real_drift.json
 	$(PY) -m tests.bench_monitor --windows 1000000 --out bench_monitor.json
+	$(PY) -m tests.fault_cases
 
 # Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
 manifests-check: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash manifests/check.sh
+
+# The security scanners platform teams run before deploying (tests/test_scanners.py): checkov on the rendered
+# overlays, both Dockerfiles and the workflow, zizmor on the workflow, all offline. zizmor comes with .venv (dev
+# extras). checkov gets its own virtualenv, .venv/checkov (inside .venv: git and the image builds ignore it):
+# it pins boto3, packaging<24, networkx<2.7, termcolor<2.4 and tabulate<0.10, against the project's pinned set.
+# Reinstalled only when manifests/checkov-constraints.txt changes.
+CHECKOV_VENV  := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+scanners: $(STAMP) $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): manifests/checkov-constraints.txt | $(STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -q -c manifests/checkov-constraints.txt checkov
+	$(CHECKOV_VENV)/bin/python -m pip check
+	touch $@
+
+scan: scanners
+	$(PY) -m pytest -q tests/test_scanners.py
 
 # ---- Images: the runtime image (every component) and the firmware builder image.
 # Docker if a daemon answers, else podman, set up by manifests/engine.sh (shared/design.md).

@@ -182,6 +182,29 @@ class MonitorConfig:
     # 6-hour monitor period, so an unresolved alert retries every other period, not at random.
     cooldown_hours: float = 12.0
     trigger_on: tuple[str, ...] = ("data", "concept")
+    # A local run's claimant refreshes a heartbeat this often; silent for stale_after_s (or its process gone,
+    # seen from the same host), the run is dead and its alert may be claimed again.
+    heartbeat_s: float = 30.0
+    stale_after_s: float = 300.0
+    # A dead or failed run is retried at once, then after retry_backoff_s, doubling; after max_attempts
+    # failures in a row, not before the cooldown has passed since the last one.
+    max_attempts: int = 3
+    retry_backoff_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How the MinIO store rides out an outage: every store call, in every task and in the CLI."""
+
+    # A failing call is retried with jittered exponential backoff until this budget is spent: long enough
+    # for a MinIO pod to restart or a node to drain, short enough that a dead store fails the run clearly.
+    retry_budget_s: float = 60.0
+    first_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0  # no byte for this long and the attempt has failed
+    # One attempt, from connect to its last byte: a server that trickles its answer is cut off here.
+    request_deadline_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -204,6 +227,7 @@ class Config:
     drift: DriftConfig = field(default_factory=DriftConfig)
     labelling: LabellingConfig = field(default_factory=LabellingConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def to_dict(self) -> dict:
@@ -297,8 +321,14 @@ def _check(config: Config, where: str) -> None:
             raise ConfigError(f"{where}: drift.{name} must be between 0 and 1, got {getattr(drift, name)}")
     if drift.permutations < 100:
         raise ConfigError(f"{where}: drift.permutations must be at least 100, got {drift.permutations}")
+    monitor = config.monitor
+    if monitor.max_attempts < 1 or not 0 < monitor.heartbeat_s < monitor.stale_after_s:
+        raise ConfigError(f"{where}: monitor.max_attempts must be >= 1 and 0 < monitor.heartbeat_s < "
+                          f"monitor.stale_after_s, got {monitor}")
     unknown = set(config.monitor.trigger_on) - {"data", "concept"}
     if unknown:
         raise ConfigError(f"{where}: monitor.trigger_on may hold 'data' and 'concept', got {sorted(unknown)}")
+    if min(dataclasses.astuple(config.store)) <= 0:
+        raise ConfigError(f"{where}: every store.* time must be > 0, got {config.store}")
     if config.labelling.data_drift_budget < 0 or config.labelling.concept_drift_budget < 0:
         raise ConfigError(f"{where}: labelling budgets must be >= 0")

@@ -9,24 +9,34 @@
     models/<version>/training.json      dataset version, seed, configuration, curves
     models/<version>/curves.png         training curves
     models/<version>/registered.json    written last: the version exists once this does
-    models/production.json              pointer: the version in production
-    models/promotions/<time>.json       every pointer move: who, why, forced or blessed
+    models/promotions/<n>.json          the n-th move of the pointer: version, previous, who, why, forced
+    models/production.json              a copy of the newest promotion, for people browsing the store
 
-The pointer moves only through `promote`: a blessed version, or an unblessed
-one with force, a person's name and a reason, all recorded.
+A version is visible (`list_models`, `read_model`) only once registered.json, written after every other
+file, exists: a crash mid-write leaves a folder that is ignored and named by `incomplete_versions`.
+
+Promotion is one atomic step: creating the next numbered record in models/promotions/ (create-if-absent,
+so two promotions racing get different numbers and each names the other as `previous`). The newest record
+IS the pointer: `production()` reads it, so the pointer and its record cannot disagree. production.json
+is written after, as a copy; if a crash comes between, the next promotion or monitor brings it up to date
+(`sync_pointer`). The pointer moves only through `promote`: a blessed version, or an unblessed one with
+force, a person's name and a reason, all recorded.
 """
 
 from __future__ import annotations
 
 import getpass
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from components.store import ObjectMissing, Store, get_json, put_json
+from components.store import ObjectExists, ObjectMissing, Store, StoreError, get_json, put_json
 
 PREFIX = "models/"
 POINTER = "models/production.json"
 PROMOTIONS = "models/promotions/"
+_NUMBERED = re.compile(r"models/promotions/(\d{6})\.json")  # older stores also hold <time>.json records
+_RACES = 20
 
 
 class PromotionRefused(RuntimeError):
@@ -42,6 +52,7 @@ class Promotion:
     by: str
     reason: str
     at: str
+    number: int = 0  # its place in models/promotions/ (0: a record from before numbered promotions)
 
 
 def new_model_version(now: datetime | None = None) -> str:
@@ -60,6 +71,12 @@ def list_models(store: Store) -> list[str]:
     return sorted(k.split("/")[1] for k in store.list(PREFIX) if k.endswith("/registered.json"))
 
 
+def incomplete_versions(store: Store) -> list[str]:
+    """Version folders without registered.json: a run died while writing them. Never read as models."""
+    folders = {k.split("/")[1] for k in store.list(PREFIX) if k.count("/") >= 2 and not k.startswith(PROMOTIONS)}
+    return sorted(folders - set(list_models(store)))
+
+
 def read_model(store: Store, version: str) -> dict:
     try:
         return get_json(store, f"{PREFIX}{version}/registered.json")
@@ -68,12 +85,40 @@ def read_model(store: Store, version: str) -> dict:
                             "(see `tinymlops models list`)") from None
 
 
+def _numbered(store: Store) -> list[str]:
+    return sorted(k for k in store.list(PROMOTIONS) if _NUMBERED.fullmatch(k))
+
+
 def production(store: Store) -> str | None:
+    """The version in production: the newest promotion's (before numbered promotions: the pointer's)."""
+    return _production(store, _numbered(store))
+
+
+def _production(store: Store, log: list[str]) -> str | None:
+    if log:
+        return get_json(store, log[-1])["version"]
     return get_json(store, POINTER)["version"] if store.exists(POINTER) else None
 
 
 def promotions(store: Store) -> list[dict]:
-    return [get_json(store, k) for k in store.list(PROMOTIONS)]
+    """Every move of the pointer, oldest first."""
+    keys = sorted(store.list(PROMOTIONS), key=lambda k: (bool(_NUMBERED.fullmatch(k)), k))
+    return [get_json(store, k) for k in keys]
+
+
+def sync_pointer(store: Store) -> str | None:
+    """Bring production.json up to the newest promotion when a crash left it behind; say so, else None."""
+    note = None
+    for _ in range(_RACES):  # until the copy matches a newest record read after it was written
+        log = _numbered(store)
+        if not log:
+            return None
+        newest = get_json(store, log[-1])
+        if store.exists(POINTER) and get_json(store, POINTER) == newest:
+            return note
+        put_json(store, POINTER, newest, overwrite=True)
+        note = f"{POINTER} brought up to date with {log[-1]}"
+    return note
 
 
 def promote(store: Store, version: str, *, force: bool = False, by: str = "", reason: str = "",
@@ -88,11 +133,18 @@ def promote(store: Store, version: str, *, force: bool = False, by: str = "", re
     if force and not blessed and not reason.strip():
         raise PromotionRefused("a forced promotion needs --reason: it is recorded with who and why")
     now = now or datetime.now(UTC)
-    promotion = Promotion(version, production(store), blessed, force and not blessed,
-                          by or _user(), reason or "blessed by the evaluator", now.isoformat())
-    put_json(store, f"{PROMOTIONS}{now.strftime('%Y%m%dT%H%M%S%fZ')}.json", promotion.__dict__)
-    put_json(store, POINTER, promotion.__dict__, overwrite=True)
-    return promotion
+    for _ in range(_RACES):
+        log = _numbered(store)
+        number = int(_NUMBERED.fullmatch(log[-1]).group(1)) + 1 if log else 1
+        promotion = Promotion(version, _production(store, log), blessed, force and not blessed,
+                              by or _user(), reason or "blessed by the evaluator", now.isoformat(), number)
+        try:  # the atomic step: this record is the pointer from now on
+            put_json(store, f"{PROMOTIONS}{number:06d}.json", promotion.__dict__)
+        except ObjectExists:  # another promotion took this number first: read the log again
+            continue
+        sync_pointer(store)
+        return promotion
+    raise StoreError(f"cannot promote {version}: {_RACES} other promotions took the next number first")
 
 
 def rollback(store: Store, *, by: str = "", reason: str = "") -> Promotion:

@@ -19,13 +19,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import tempfile
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import urlparse
+
+from components.config import StoreConfig
 
 STORE_ENV = "TINYMLOPS_STORE"
 DEFAULT_STORE = ".tinymlops/store"
@@ -120,31 +124,27 @@ class LocalStore:
         return sorted(keys)
 
 
-@dataclass(frozen=True)
-class Retry:
-    attempts: int = 4
-    first_delay_s: float = 0.2
-    max_delay_s: float = 3.0
-
-
 class MinioStore:
-    """A bucket (and optional prefix) on MinIO or any S3 server, via the minio SDK."""
+    """A bucket (and optional prefix) on MinIO or any S3 server, via the minio SDK.
+
+    Every call rides out an outage within `patience` (components/config.py, StoreConfig): transient
+    failures are retried with jittered backoff until the retry budget is spent, and each attempt has a
+    deadline from connect to its last byte, so a server that stalls or trickles cannot hang a run.
+    """
 
     def __init__(self, endpoint: str, bucket: str, prefix: str = "", *, secure: bool = False,
                  access_key: str | None = None, secret_key: str | None = None,
-                 retry: Retry = Retry(), region: str = "us-east-1"):
-        import urllib3
+                 patience: StoreConfig = StoreConfig(), region: str = "us-east-1"):
         from minio import Minio
 
-        self.endpoint, self.bucket, self.prefix, self.retry = endpoint, bucket, prefix.strip("/"), retry
+        self.endpoint, self.bucket, self.prefix, self.patience = endpoint, bucket, prefix.strip("/"), patience
         scheme = "https" if secure else "http"
         self.url = f"minio://{endpoint}/{bucket}" + (f"/{self.prefix}" if self.prefix else "")
         self._where = f"{scheme}://{endpoint} (bucket {bucket})"
-        # Our own retry loop handles backoff, so urllib3 must not retry underneath it.
-        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=30), retries=False)
+        self._deadlines = Deadlines()
         # A known region spares the SDK a network lookup, so links are signed offline.
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
-                             region=region, http_client=http)
+                             region=region, http_client=self._deadlines.pool_manager(patience))
         self._bucket_ready = False
 
     def _key(self, key: str) -> str:
@@ -152,37 +152,47 @@ class MinioStore:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run fn, retrying transient failures with jittered exponential backoff."""
+        """Run fn, retrying transient failures with jittered exponential backoff within the retry budget."""
         from minio.error import S3Error
 
-        delay = self.retry.first_delay_s
-        for attempt in range(1, self.retry.attempts + 1):
+        p = self.patience
+        started, delay, attempts = time.monotonic(), p.first_delay_s, 0
+        while True:
+            attempts += 1
             try:
-                return fn()
+                with self._deadlines.watch(p.request_deadline_s) as expired:
+                    result = fn()
+                if expired.is_set():  # cut mid-answer: whatever came back is not to be trusted
+                    raise TimeoutError("cut at the request deadline")
+                return result
             except S3Error as exc:
                 if exc.code not in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
                     raise
                 error = f"{exc.code}: {exc.message}"
-            except Exception as exc:  # connection refused, reset, DNS, timeouts (urllib3)
-                if not _is_network_error(exc):
+            except Exception as exc:  # connection refused, reset, DNS, timeouts (urllib3), or cut at the deadline
+                if not (_is_network_error(exc) or expired.is_set()):
                     raise
-                error = f"{type(exc).__name__}: {exc}"
-            if attempt < self.retry.attempts:
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self.retry.max_delay_s)
-        raise StoreError(f"cannot reach MinIO at {self._where} to {what} "
-                         f"after {self.retry.attempts} attempts: {error}")
+                error = (f"no complete answer within the request deadline of {p.request_deadline_s:g} s"
+                         if expired.is_set() else f"{type(exc).__name__}: {exc}")
+            pause = delay * (0.5 + random.random())
+            spent = time.monotonic() - started
+            if spent + pause > p.retry_budget_s:
+                raise StoreError(f"cannot reach MinIO at {self._where} to {what}: gave up after {attempts} "
+                                 f"attempt(s) in {spent:.0f} s (retry budget store.retry_budget_s = "
+                                 f"{p.retry_budget_s:g} s); last error: {error}")
+            time.sleep(pause)
+            delay = min(delay * 2, p.max_delay_s)
 
-    def _ensure_bucket(self) -> None:
+    def _ensure_bucket(self, what: str) -> None:
         if not self._bucket_ready:
-            if not self._call("check the bucket", lambda: self._client.bucket_exists(self.bucket)):
-                self._call("create the bucket", lambda: self._client.make_bucket(self.bucket))
+            if not self._call(f"check the bucket, to {what}", lambda: self._client.bucket_exists(self.bucket)):
+                self._call(f"create the bucket, to {what}", lambda: self._client.make_bucket(self.bucket))
             self._bucket_ready = True
 
     def put_bytes(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         from minio.error import S3Error
 
-        self._ensure_bucket()
+        self._ensure_bucket(f"write {key}")
         name = self._key(key)
         headers = {"Content-Type": "application/octet-stream"}
         if not overwrite:
@@ -202,7 +212,7 @@ class MinioStore:
             self._client._put_object(self.bucket, name, data, dict(headers))
 
         try:
-            self._call(f"write {name}", put)
+            self._call(f"write {key}", put)
         except S3Error as exc:
             if exc.code != "PreconditionFailed":
                 raise
@@ -216,19 +226,23 @@ class MinioStore:
     def get_bytes(self, key: str) -> bytes:
         from minio.error import S3Error
 
-        self._ensure_bucket()
+        self._ensure_bucket(f"read {key}")
         name = self._key(key)
 
         def read() -> bytes:
             response = self._client.get_object(self.bucket, name)
             try:
-                return response.read()
+                data = response.read()
+                expected = response.headers.get("Content-Length")
+                if expected is not None and len(data) != int(expected):  # a connection cut short
+                    raise ConnectionError(f"got {len(data)} of {expected} bytes")
+                return data
             finally:
                 response.close()
                 response.release_conn()
 
         try:
-            return self._call(f"read {name}", read)
+            return self._call(f"read {key}", read)
         except S3Error as exc:
             if exc.code == "NoSuchKey":
                 raise ObjectMissing(f"{self.url}: no object {key}") from None
@@ -237,7 +251,7 @@ class MinioStore:
     def exists(self, key: str) -> bool:
         from minio.error import S3Error
 
-        self._ensure_bucket()
+        self._ensure_bucket(f"stat {key}")
         try:
             self._call(f"stat {key}", lambda: self._client.stat_object(self.bucket, self._key(key)))
             return True
@@ -253,11 +267,81 @@ class MinioStore:
         return self._client.presigned_get_object(self.bucket, self._key(key), expires=timedelta(seconds=expires_s))
 
     def list(self, prefix: str = "") -> list[str]:
-        self._ensure_bucket()
+        self._ensure_bucket(f"list {prefix or '/'}")
         base = f"{self.prefix}/" if self.prefix else ""
         objects = self._call(f"list {prefix or '/'}", lambda: list(self._client.list_objects(
             self.bucket, prefix=base + prefix, recursive=True)))
         return sorted(o.object_name[len(base):] for o in objects)
+
+
+class Deadlines:
+    """Cuts a store call's connections when its deadline passes.
+
+    urllib3's timeouts bound each wait for a byte, not a whole answer: a server that sends 64 bytes every
+    few seconds never trips them. So each attempt runs under `watch(seconds)`: the connections it uses
+    register themselves (thread-local), and a timer shuts their sockets down at the deadline; the blocked
+    read then fails like a reset and the retry loop takes over.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    @contextmanager
+    def watch(self, seconds: float) -> Iterator[threading.Event]:
+        expired, connections = threading.Event(), []
+
+        def cut() -> None:
+            expired.set()
+            for connection in list(connections):
+                _shutdown(connection)
+
+        self._local.current = (expired, connections)
+        timer = threading.Timer(seconds, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield expired
+        finally:
+            timer.cancel()
+            self._local.current = None
+
+    def _using(self, connection) -> None:
+        current = getattr(self._local, "current", None)
+        if current is not None:
+            if current[0].is_set():
+                raise TimeoutError("the request deadline passed before the request was sent")
+            current[1].append(connection)
+
+    def pool_manager(self, patience: StoreConfig):
+        """A urllib3 pool whose connections report to this watch; no retries underneath our own loop."""
+        import urllib3
+        from urllib3.connection import HTTPConnection, HTTPSConnection
+        from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+        deadlines = self
+
+        class Watched:
+            def request(self, *args, **kwargs):  # every request, on a new or a kept-alive connection
+                deadlines._using(self)
+                return super().request(*args, **kwargs)
+
+        http = type("WatchedHTTPConnection", (Watched, HTTPConnection), {})
+        https = type("WatchedHTTPSConnection", (Watched, HTTPSConnection), {})
+        manager = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(
+            connect=patience.connect_timeout_s, read=patience.read_timeout_s))
+        manager.pool_classes_by_scheme = {
+            "http": type("WatchedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("WatchedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https})}
+        return manager
+
+
+def _shutdown(connection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # closed already
+            pass
 
 
 def _is_network_error(exc: Exception) -> bool:
@@ -266,13 +350,13 @@ def _is_network_error(exc: Exception) -> bool:
     return isinstance(exc, (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError, OSError))
 
 
-def open_store(url: str | None = None, *, retry: Retry = Retry()) -> Store:
+def open_store(url: str | None = None, patience: StoreConfig = StoreConfig()) -> Store:
     """The store named by `url`, else by $TINYMLOPS_STORE, else the local default folder.
 
     `minio://host:port/bucket[/prefix]` selects MinIO; credentials come from
     MINIO_ACCESS_KEY / MINIO_SECRET_KEY (or files named by MINIO_ACCESS_KEY_FILE /
     MINIO_SECRET_KEY_FILE, as a mounted secret) and TLS from MINIO_SECURE=1.
-    Anything else is a local folder path.
+    Anything else is a local folder path. `patience` (the configuration's `store`) bounds retries and waits.
     """
     url = url or os.environ.get(STORE_ENV) or DEFAULT_STORE
     if not url.startswith("minio://"):
@@ -287,16 +371,19 @@ def open_store(url: str | None = None, *, retry: Retry = Retry()) -> Store:
                          f"(or MINIO_ACCESS_KEY_FILE and MINIO_SECRET_KEY_FILE naming files that hold them)")
     secure = os.environ.get("MINIO_SECURE", "0").lower() in ("1", "true", "yes")
     return MinioStore(parsed.netloc, bucket, prefix, secure=secure, access_key=access, secret_key=secret,
-                      retry=retry, region=os.environ.get("MINIO_REGION", "us-east-1"))
+                      patience=patience, region=os.environ.get("MINIO_REGION", "us-east-1"))
 
 
-def credential(name: str) -> str | None:
+def credential(name: str, *, optional: bool = False) -> str | None:
     """$NAME, else the content of the file $NAME_FILE names: a secret mounted into a container stays out of
-    the container's recorded environment (see pipelines/containers.py)."""
+    the container's recorded environment (see pipelines/containers.py). With `optional`, a missing file
+    means no value (an optional Kubernetes secret mounts as an empty folder)."""
     value = os.environ.get(name)
     path = os.environ.get(f"{name}_FILE")
     if value or not path:
         return value
+    if optional and not Path(path).exists():
+        return None
     try:
         return Path(path).read_text(encoding="utf-8").strip() or None
     except OSError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from components.config import ConfigError, load_config
 from components.store import STORE_ENV, StoreError, open_store
 from pipelines.local import COMPILED_DIR, RUNNERS
+from pipelines.supervise import supervised
 
 DEFAULT_PIPELINE_ROOT = ".tinymlops/pipeline-root"
 RUNNER_OPTION = {"choices": RUNNERS, "default": "subprocess",
@@ -35,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         with _stdout_to_stderr(args.json):
-            summary = args.handler(args)
+            # Local pipeline runs start task subprocesses: supervised, none outlives the command (supervise.py).
+            summary = supervised(lambda: args.handler(args)) if args.command in ("run", "monitor") \
+                else args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a local run's tasks are ended and its claim says so
+        print(f"tinymlops {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ConfigError, StoreError, ValueError, RuntimeError, KeyError) as exc:
         print(f"tinymlops {args.command}: error: {exc}", file=sys.stderr)
         if args.json:
@@ -169,12 +175,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _store(args):
+    """The store the command names, with the configuration's patience for outages (store.*)."""
+    return open_store(args.store, load_config(args.config).store)
+
+
 def _simulate(args) -> dict:
     from components.simulator import simulate, simulation_name, stale_truth, write_simulation
     from components.simulator_kinds import drifted_devices
 
     config = load_config(args.config)
-    store = open_store(args.store)
+    store = _store(args)
     if args.kind_devices in (None, "all"):
         kind_devices = None
     elif args.kind_devices.isdigit():
@@ -205,7 +216,7 @@ def _simulate(args) -> dict:
 def _run(args) -> dict:
     from pipelines.local import run_pipeline
 
-    store = open_store(args.store)
+    store = _store(args)
     return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root), args.runner,
                         args.verbose)
 
@@ -213,8 +224,9 @@ def _run(args) -> dict:
 def _monitor(args) -> dict:
     from pipelines.monitor import monitor, monitor_text
 
-    config, store = load_config(args.config), open_store(args.store)
-    submit = None
+    config = load_config(args.config)
+    store = open_store(args.store, config.store)
+    submit = kfp_state = None
     if args.submit:
         from pipelines import kfp_api
 
@@ -226,15 +238,19 @@ def _monitor(args) -> dict:
 
         def submit() -> dict:
             return kfp_api.run(client, "continuous-training", args.experiment, params)
-    summary = monitor(store, config, Path(args.pipeline_root), submit=submit, runner=args.runner,
-                      verbose=args.verbose)
+
+        def kfp_state(run_id: str) -> str:
+            return kfp_api.run_state(client, run_id)
+    summary = monitor(store, config, Path(args.pipeline_root), submit=submit, kfp_state=kfp_state,
+                      runner=args.runner, verbose=args.verbose)
     return {**summary, "text": monitor_text(summary)}
 
 
 def _labels(args) -> dict:
     from components import labels
 
-    config, store = load_config(args.config), open_store(args.store)
+    config = load_config(args.config)
+    store = open_store(args.store, config.store)
     if args.action == "queues":
         keys = [k for k in store.list("labels/queues/") if k.endswith("/tasks.json")]
         return {"command": "labels queues", "queues": keys, "text": "\n".join(keys) or "no relabel queues yet"}
@@ -262,7 +278,8 @@ def _labels(args) -> dict:
 def _report(args) -> dict:
     from pipelines.report import report, report_text
 
-    result = report(open_store(args.store), load_config(args.config))  # also writes the page and chart
+    config = load_config(args.config)
+    result = report(open_store(args.store, config.store), config)  # also writes the page and chart
     return {**result, "text": report_text(result)}
 
 
@@ -276,7 +293,7 @@ def _compile(args) -> dict:
 def _datasets(args) -> dict:
     from components.datasets import list_versions, read_manifest
 
-    store = open_store(args.store)
+    store = _store(args)
     if args.action == "list":
         rows = [{"version": v, **read_manifest(store, v)["counts"]} for v in list_versions(store)]
         return {"command": "datasets list", "store": store.url, "versions": rows}
@@ -288,7 +305,7 @@ def _datasets(args) -> dict:
 def _schema(args) -> dict:
     from components.validate_schema.core import push_schema, schema_versions
 
-    store = open_store(args.store)
+    store = _store(args)
     if args.action == "push":
         if not args.file:
             raise ValueError("schema push needs FILE, an edited schema.pbtxt")
@@ -304,7 +321,7 @@ def _schema(args) -> dict:
 def _models(args) -> dict:
     from components import registry
 
-    store = open_store(args.store)
+    store = _store(args)
     if args.action == "list":
         live = registry.production(store)
         rows = []
@@ -315,7 +332,12 @@ def _models(args) -> dict:
         text = "\n".join(f"{'*' if r['production'] else ' '} {r['version']}  int8 {r['int8_accuracy']:.2%}  "
                          f"{'blessed' if r['blessed'] else 'NOT blessed'}  dataset {r['dataset_version']}"
                          for r in rows) or "no models yet"
-        return {"command": "models list", "production": live, "models": rows, "text": text}
+        incomplete = registry.incomplete_versions(store)
+        if incomplete:
+            text += (f"\nignored, incomplete (a run stopped while writing them; no registered.json): "
+                     f"{', '.join(incomplete)}")
+        return {"command": "models list", "production": live, "models": rows, "incomplete": incomplete,
+                "text": text}
     if args.action == "rollback":
         return {"command": "models rollback", **registry.rollback(store, by=args.by, reason=args.reason).__dict__}
     if not args.version:
@@ -330,7 +352,8 @@ def _models(args) -> dict:
 def _device(args) -> dict:
     from components import device, registry
 
-    config, store = load_config(args.config), open_store(args.store)
+    config = load_config(args.config)
+    store = open_store(args.store, config.store)
     link = None
     try:
         link = device.SerialLink.open(args.port)

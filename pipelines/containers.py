@@ -171,8 +171,8 @@ def _hand_over(folder: Path, uid: int, gid: int) -> None:
         os.chown(path, uid, gid, follow_symlinks=False)
 
 
-_STORE_PROBE = ("import sys\nfrom components.store import Retry, open_store\n"
-                "open_store(sys.argv[1], retry=Retry(attempts=2)).exists('datasets/.reachable')")
+_STORE_PROBE = ("import sys\nfrom components.config import StoreConfig\nfrom components.store import open_store\n"
+                "open_store(sys.argv[1], StoreConfig(retry_budget_s=2)).exists('datasets/.reachable')")
 
 
 def _check_store_reachable(run: ContainerRun, store: Store, image: str) -> None:

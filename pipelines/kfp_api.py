@@ -24,12 +24,13 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from components.store import credential
 
 if TYPE_CHECKING:
     import kfp
@@ -64,7 +65,8 @@ def connect(host: str, *, token: str | None = None, namespace: str | None = None
     """A `kfp.Client` for the KFP API at `host`, after checking that the API answers.
 
     `host` must carry its scheme: `http://localhost:8080` (a port-forward to svc/ml-pipeline-ui or
-    svc/ml-pipeline) or `https://<kubeflow>/pipeline`. `token` defaults to $KF_PIPELINES_TOKEN.
+    svc/ml-pipeline) or `https://<kubeflow>/pipeline`. `token` defaults to $KF_PIPELINES_TOKEN (or the
+    file $KF_PIPELINES_TOKEN_FILE names, as a mounted secret).
     `namespace` is for multi-user clusters (experiments and runs live in a profile namespace).
     We probe `GET /apis/v2beta1/healthz` ourselves, once, with a timeout and no retries: kfp.Client
     would otherwise hang on a silent host, print tracebacks, or retry a failing healthz for 25 s.
@@ -72,7 +74,7 @@ def connect(host: str, *, token: str | None = None, namespace: str | None = None
     import kfp
 
     host = _normalise_host(host)
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    token = token if token is not None else credential(TOKEN_ENV, optional=True)
     _probe(host, token, timeout_s)
     kwargs: dict[str, Any] = {"host": host, "existing_token": token}
     if namespace:
@@ -229,6 +231,12 @@ def run(client: kfp.Client, pipeline: str | Path, experiment: str, params: dict[
             "experiment_id": experiment_id, "experiment_name": experiment, **_source_dict(source),
             "parameters": sorted(params), "created_at": _iso(created.created_at),
             "url": f"{_host(client)}/#/runs/details/{created.run_id}"}
+
+
+def run_state(client: kfp.Client, run_id: str) -> str:
+    """A run's state as KFP names it: PENDING, RUNNING, SUCCEEDED, FAILED, CANCELING, CANCELED, ..."""
+    with _api(client, f"reading run {run_id}"):
+        return _enum(client.get_run(run_id).state) or "RUNTIME_STATE_UNSPECIFIED"
 
 
 def schedule(client: kfp.Client, pipeline: str | Path, experiment: str, cron: str, params: dict[str, Any], name: str,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from components.config import ClusterConfig, Config
-from components.store import LocalStore, Store
+from components.store import LocalStore, Store, StoreError
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
 
@@ -81,13 +82,37 @@ def run_pipeline(name: str, store: Store, config: Config, pipeline_root: Path, r
     if containers is not None:
         summary["tasks"] = [{k: v for k, v in vars(t).items() if k != "log_tail"} for t in containers.tasks]
         summary["failed_tasks"] = [vars(t) for t in containers.tasks if t.exit_code]
-    if name == "drift-monitor":
-        summary.update(drift_monitor_summary(store, output, failed, versions_before))
-        summary["text"] = _text(summary)
-    else:
-        summary.update(training_summary(store, output))
-        summary["text"] = _training_text(summary)
+    if failed:  # the operation that failed, from the task's traceback, before anything read afterwards
+        summary["error"] = task_error(log)
+    try:
+        if name == "drift-monitor":
+            summary.update(drift_monitor_summary(store, output, failed, versions_before))
+        else:
+            summary.update(training_summary(store, output))
+    except StoreError as exc:
+        if not failed:
+            raise
+        # The store that failed the run may still be away: the run's own error is what counts.
+        summary["summary_unavailable"] = str(exc)
+    summary["text"] = _text(summary) if name == "drift-monitor" else _training_text(summary)
     return summary
+
+
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exists|Missing|Refused|Interrupt)): (.+)$")
+
+
+def task_error(log: Path) -> str | None:
+    """The last exception a task raised, as its traceback's final line names it ("StoreError: cannot reach
+    MinIO ... to read incoming/...")."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        match = _ERROR_LINE.match(line.strip())
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    return None
 
 
 @contextmanager
@@ -141,9 +166,10 @@ def training_summary(store: Store, model_version: str | None) -> dict:
 
 def _training_text(s: dict) -> str:
     if s["failed"] or not s.get("model_version"):
-        return "\n".join([f"{s['pipeline']} FAILED: its error is in {s['log']}; reports written so far are in "
-                          f"the store {s['store']}; production is still {s['production']}", *_failed_task_log(s),
-                          *_failed_tasks_text(s)])
+        return "\n".join([f"{s['pipeline']} FAILED" + (f": {s['error']}" if s.get("error") else ""),
+                          f"  its log: {s['log']}; reports written so far are in the store {s['store']}; "
+                          f"production is still {s.get('production', 'unknown (the store did not answer)')}",
+                          *_failed_task_log(s), *_failed_tasks_text(s)])
     verdict = ("blessed and promoted to production" if s["production"] == s["model_version"]
                else "NOT promoted: " + "; ".join(s["not_promoted_because"] or s["blessing_reasons"]))
     firmware = ("built for nano33ble and esp32dev" if s["firmware_built"]
@@ -190,8 +216,10 @@ def drift_monitor_summary(store: Store, decision_key: str | None, failed: bool, 
 
 
 def _text(s: dict) -> str:
-    status = "FAILED" if s["failed"] else "finished"
-    lines = [f"{s['pipeline']} {status}."]
+    status = "FAILED" + (f": {s['error']}" if s.get("error") else "") if s["failed"] else "finished."
+    lines = [f"{s['pipeline']} {status}"]
+    if s.get("summary_unavailable"):
+        lines.append(f"  (no summary from the store after the failure: {s['summary_unavailable']})")
     counts = s.get("counts")
     if counts:
         lines += [f"  dataset version {s['dataset_version']}",
@@ -214,10 +242,11 @@ def _text(s: dict) -> str:
                      + (f"; {drift['note']}" if drift.get("note") else ""))
         lines += [f"  drift {name}: {link}" for name, link in drift["links"].items()]
     version = s.get("dataset_version") or s.get("latest_dataset_version")
-    lines += [f"  store: {s['store']}",
-              f"    datasets/{version}/ (windows.npz, quarantine.csv, manifest.json)",
-              f"    validation/{version}/ (report .md/.json, TFDV statistics), schemas/",
-              f"  KFP artifacts: {s['pipeline_root']}"]
+    lines.append(f"  store: {s['store']}")
+    if version:
+        lines += [f"    datasets/{version}/ (windows.npz, quarantine.csv, manifest.json)",
+                  f"    validation/{version}/ (report .md/.json, TFDV statistics), schemas/"]
+    lines.append(f"  KFP artifacts: {s['pipeline_root']}")
     if s["failed"]:
         lines.append(f"  a task failed: its error is in {s['log']}; reports written so far are in the store")
         lines += _failed_task_log(s) + _failed_tasks_text(s)

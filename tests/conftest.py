@@ -9,11 +9,20 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from components.config import Config  # noqa: E402
+from components.config import Config, StoreConfig  # noqa: E402
 from components.simulator import simulate  # noqa: E402
-from components.store import LocalStore, MinioStore, Retry  # noqa: E402
+from components.store import LocalStore, MinioStore  # noqa: E402
 
 S3_USER, S3_SECRET = "testing-access", "testing-secret"
+# Tests of the store's behaviour, not of its patience: a failing call gives up after a moment.
+FAST_FAIL = StoreConfig(retry_budget_s=0.1, first_delay_s=0.01, connect_timeout_s=2, read_timeout_s=5,
+                        request_deadline_s=10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -31,9 +40,7 @@ def s3_endpoint():
     """moto's S3 server: a real HTTP endpoint on 127.0.0.1 standing in for MinIO."""
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"127.0.0.1:{port}"
@@ -54,7 +61,7 @@ def minio_env(s3_endpoint, monkeypatch, request):
 def minio_store(minio_env, s3_endpoint) -> MinioStore:
     bucket = minio_env.rsplit("/", 1)[1]
     return MinioStore(s3_endpoint, bucket, "fleet", access_key=S3_USER, secret_key=S3_SECRET,
-                      retry=Retry(attempts=2, first_delay_s=0.01))
+                      patience=FAST_FAIL)
 
 
 @pytest.fixture(params=["local", "minio"])

@@ -9,7 +9,7 @@ sends, for just what tinymlops uses:
     GET  /apis/v2beta1/pipelines                   ?filter=&page_size=&page_token=&sort_by=&namespace=
     GET  /apis/v2beta1/pipelines/{id}/versions     ?filter=&page_size=&page_token=&sort_by=
     GET/POST /apis/v2beta1/experiments
-    GET/POST /apis/v2beta1/runs
+    GET/POST /apis/v2beta1/runs, GET /apis/v2beta1/runs/{run_id} (set a run's "state" to move it on)
     GET/POST /apis/v2beta1/recurringruns
 
 It records every request (`requests`) and validates what it receives, answering invalid requests
@@ -195,6 +195,11 @@ class KfpStandIn:
         }
         if path.startswith(API) and (m, path[len(API):]) in routes:
             return routes[(m, path[len(API):])]()
+        one_run = re.fullmatch(API + r"/runs/([^/:]+)", path)
+        if m == "GET" and one_run:
+            if one_run.group(1) not in self.runs:
+                raise Reject(404, f"Failed to get a run: ResourceNotFoundError: Run {one_run.group(1)} not found")
+            return self.runs[one_run.group(1)]
         versions = re.fullmatch(API + r"/pipelines/([^/]+)/versions", path)
         if m == "GET" and versions:
             pipeline_id = versions.group(1)

@@ -263,19 +263,25 @@ def test_the_drift_monitor_cronjob(rendered, tmp_path):
         sa = _one(docs, "ServiceAccount", pod["serviceAccountName"], ns)
         assert pod["serviceAccountName"] == "tinymlops-monitor" and sa["automountServiceAccountToken"] is False
 
-        # the store's keys and the optional KFP token come from secrets of its namespace, by reference only
+        # the store's keys and the optional KFP token come from secrets of its namespace, mounted as files
+        # that the *_FILE variables name (components/store.py's credential): no secret in the environment
         env = {e["name"]: e for e in container["env"]}
-        refs = {name: e["valueFrom"]["secretKeyRef"] for name, e in env.items()
-                if "secretKeyRef" in e.get("valueFrom", {})}
-        assert refs == {"MINIO_ACCESS_KEY": {"name": "tinymlops-minio", "key": "accesskey"},
-                        "MINIO_SECRET_KEY": {"name": "tinymlops-minio", "key": "secretkey"},
-                        "KF_PIPELINES_TOKEN": {"name": "tinymlops-kfp", "key": "token", "optional": True}}
-        assert not [n for n, e in env.items() if ("KEY" in n or "TOKEN" in n or "SECRET" in n) and "value" in e]
-        for ref in refs.values():
-            assert ref["key"] in _one(docs, "Secret", ref["name"], ns)["data"]
-        # the root filesystem is read-only: home, temp files, matplotlib and kfp.local's artifacts go to /tmp
+        assert not [e for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})]
+        assert not [n for n, e in env.items() if ("KEY" in n or "TOKEN" in n or "SECRET" in n)
+                    and not n.endswith("_FILE")]
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         volumes = {v["name"]: v for v in pod["volumes"]}
+        files = {"MINIO_ACCESS_KEY_FILE": ("tinymlops-minio", "accesskey", False),
+                 "MINIO_SECRET_KEY_FILE": ("tinymlops-minio", "secretkey", False),
+                 "KF_PIPELINES_TOKEN_FILE": ("tinymlops-kfp", "token", True)}
+        assert {n for n in env if n.endswith("_FILE")} == set(files)
+        for name, (secret, key, optional) in files.items():
+            folder, file = env[name]["value"].rsplit("/", 1)
+            (volume,) = [v for v, path in mounts.items() if path == folder]
+            assert volumes[volume]["secret"]["secretName"] == secret and file == key
+            assert volumes[volume]["secret"].get("optional", False) is optional
+            assert key in _one(docs, "Secret", secret, ns)["data"]
+        # the root filesystem is read-only: home, temp files, matplotlib and kfp.local's artifacts go to /tmp
         assert mounts["tmp"] == "/tmp" and "emptyDir" in volumes["tmp"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         for name in ("HOME", "TMPDIR", "MPLCONFIGDIR"):
@@ -450,12 +456,17 @@ def test_kfp_setup_job_is_idempotent_and_the_cronjob_starts_a_run(rendered, tmp_
         (claim_key,) = [k for k in alerts if k.endswith("/claim.json")]
         assert alerts[claim_key.replace("/claim.json", "/run.json")]["run_id"] == started["run_id"]
 
-        # the next slot (or a retried Job), same data: the alert is claimed and cooling down, nothing starts
+        # the next slot (or a retried Job), same data, and the run has succeeded meanwhile: the monitor asks
+        # the KFP API for the run's state, and the alert is cooling down; nothing starts
+        started["state"] = "SUCCEEDED"
         rerun = subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
         assert "no training run started" in rerun.stdout and "cooldown" in rerun.stdout, rerun.stdout
+        assert f"KFP run {started['run_id']} is SUCCEEDED" in rerun.stdout, rerun.stdout
         assert list(standin.runs.values()) == [started]
-        assert _alerts(store) == alerts
+        after = _alerts(store)
+        assert after[claim_key.replace("/claim.json", "/outcome.json")]["state"] == "succeeded"
+        assert {k: v for k, v in after.items() if not k.endswith("/outcome.json")} == alerts
 
 
 FAKE_TINYMLOPS = """#!/bin/sh

@@ -89,3 +89,55 @@ def test_promotion_can_require_built_firmware(local_store):
     assert registry.read_model(local_store, refused.version)["not_promoted_because"] == refused.reasons
     allowed = register_and_promote(local_store, {"model.tflite": b"m2"}, evaluation, training, not_built, False)
     assert allowed.promoted and registry.production(local_store) == allowed.version
+
+
+def test_promotion_is_one_record_that_is_the_pointer(store):
+    """The newest numbered record is production; production.json is its copy, repaired if a run stopped
+    between the two; promotions racing get consecutive numbers, each naming the one before."""
+    import threading
+
+    for version in ("m-1", "m-2", "m-3", "m-4"):
+        add_model(store, version, True)
+    registry.promote(store, "m-1")
+    # A run that stopped right after the record: the record stands, the copy lags until the next sync.
+    store.put_bytes("models/promotions/000002.json", json.dumps(
+        {**registry.promotions(store)[0], "version": "m-2", "previous": "m-1", "number": 2}).encode())
+    assert registry.production(store) == "m-2"
+    assert json.loads(store.get_bytes("models/production.json"))["version"] == "m-1"
+    assert "brought up to date" in registry.sync_pointer(store)
+    assert json.loads(store.get_bytes("models/production.json"))["version"] == "m-2"
+    assert registry.sync_pointer(store) is None
+
+    barrier = threading.Barrier(2)
+
+    def promote(version):
+        barrier.wait()
+        registry.promote(store, version, by=version)
+
+    racers = [threading.Thread(target=promote, args=(v,)) for v in ("m-3", "m-4")]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    log = registry.promotions(store)
+    assert [p["number"] for p in log] == [1, 2, 3, 4]
+    assert [p["previous"] for p in log[1:]] == [p["version"] for p in log[:-1]]  # one chain, no fork
+    assert registry.production(store) == log[-1]["version"] in ("m-3", "m-4")
+    assert json.loads(store.get_bytes("models/production.json")) == log[-1]
+
+
+def test_a_half_written_version_is_never_read_as_a_model(store):
+    add_model(store, "m-1", True)
+    store.put_bytes("models/m-2/model.tflite", b"half")  # the run died before registered.json
+    assert registry.list_models(store) == ["m-1"]
+    assert registry.incomplete_versions(store) == ["m-2"]
+    with pytest.raises(Exception, match="no model version 'm-2'"):
+        registry.read_model(store, "m-2")
+
+
+def test_models_list_names_incomplete_versions(local_store, capsys):
+    add_model(local_store, "m-1", True)
+    local_store.put_bytes("models/m-2/model.tflite", b"half")
+    assert main(["models", "list", "--store", str(local_store.root)]) == 0
+    out = capsys.readouterr().out
+    assert "m-1" in out and "ignored, incomplete" in out and "m-2" in out

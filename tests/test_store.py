@@ -1,10 +1,12 @@
 """The store: the same behaviour on the local folder and on S3 (moto's server on 127.0.0.1)."""
 
+import re
 import time
 
 import pytest
 
-from components.store import LocalStore, MinioStore, ObjectExists, ObjectMissing, Retry, StoreError, open_store
+from components.config import StoreConfig
+from components.store import LocalStore, MinioStore, ObjectExists, ObjectMissing, StoreError, open_store
 
 
 def test_put_get_list_roundtrip(store):
@@ -73,10 +75,16 @@ def test_unreachable_server_fails_with_one_clear_message_naming_the_endpoint():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    store = MinioStore(f"127.0.0.1:{port}", "bucket", access_key="a", secret_key="b",
-                       retry=Retry(attempts=3, first_delay_s=0.01))
-    with pytest.raises(StoreError, match=rf"cannot reach MinIO at http://127.0.0.1:{port} .*after 3 attempts"):
+    patience = StoreConfig(retry_budget_s=1.5, first_delay_s=0.1, max_delay_s=0.4)
+    store = MinioStore(f"127.0.0.1:{port}", "bucket", access_key="a", secret_key="b", patience=patience)
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=rf"cannot reach MinIO at http://127.0.0.1:{port} .* to list incoming/: "
+                                         r"gave up after \d+ attempt\(s\) in \d+ s \(retry budget "
+                                         r"store.retry_budget_s = 1.5 s\)") as failure:
         store.list("incoming/")
+    # Retried for the budget, not beyond it (one backoff pause at most past it is never taken).
+    assert 0.7 < time.monotonic() - started < 1.5 + 1.0
+    assert int(re.search(r"after (\d+) attempt", str(failure.value)).group(1)) >= 4
 
 
 def test_transient_errors_are_retried_with_backoff(minio_store):

@@ -17,7 +17,8 @@ def detect_drift(store_url: str, config_json: str, dataset_version: str, report:
     from components.detect_drift.step import run
     from components.store import open_store
 
-    result, key = run(open_store(store_url), Config.from_json(config_json), dataset_version or None,
+    config = Config.from_json(config_json)
+    result, key = run(open_store(store_url, config.store), config, dataset_version or None,
                       report.path, summary.path, decision.path, performance.path)
     metrics.log_metric("new_windows", result.evidence["new_windows"])
     metrics.log_metric("data_drift", int("data" in drift_kinds(result.decision)))

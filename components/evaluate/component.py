@@ -20,7 +20,8 @@ def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.
     from components.evaluate.core import evaluate, load_champion, load_holdouts
     from components.store import open_store
 
-    config, store = Config.from_json(config_json), open_store(store_url)
+    config = Config.from_json(config_json)
+    store = open_store(store_url, config.store)
     with open(tflite.path, "rb") as f:
         result = evaluate(keras.models.load_model(model.path), f.read(), load_holdouts(store, dataset_version, config),
                           load_champion(store), config, dataset_version)

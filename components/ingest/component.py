@@ -17,7 +17,8 @@ def ingest(store_url: str, config_json: str, dataset: dsl.Output[dsl.Dataset], r
     from components.ingest.core import ingest_markdown, run_ingest
     from components.store import open_store
 
-    result = run_ingest(open_store(store_url), Config.from_json(config_json))
+    config = Config.from_json(config_json)
+    result = run_ingest(open_store(store_url, config.store), config)
     with open(dataset.path, "wb") as f:
         f.write(result.windows.to_npz())
     dataset.metadata.update({"version": result.version or "", "parent": result.parent or ""})

@@ -22,10 +22,12 @@ def promote(store_url: str, config_json: str, model: dsl.Input[dsl.Model], tflit
         ("model.tflite", tflite), ("model.h5", model), ("ops.json", ops), ("curves.png", curves_png),
         ("model_card.md", card))}
     files.update(folder_files(Path(c_sources.path), "c/") | folder_files(Path(firmware.path), "firmware/"))
-    result = register_and_promote(open_store(store_url), files, json.loads(Path(evaluation.path).read_text()),
+    config = Config.from_json(config_json)
+    result = register_and_promote(open_store(store_url, config.store), files,
+                                  json.loads(Path(evaluation.path).read_text()),
                                   json.loads(Path(training.path).read_text()),
                                   json.loads(Path(firmware.path, "build.json").read_text()),
-                                  Config.from_json(config_json).firmware.require_for_promotion)
+                                  config.firmware.require_for_promotion)
     verdict = "promoted to production" if result.promoted else "NOT promoted: " + "; ".join(result.reasons)
     Path(report.path).write_text(f"# Model {result.version}\n\n{verdict}\n")
     return result.version

@@ -19,7 +19,7 @@ def quantize(store_url: str, config_json: str, dataset_version: str, model: dsl.
     from components.train.core import labelled_data
 
     config = Config.from_json(config_json)
-    data = labelled_data(read_lineage(open_store(store_url), dataset_version), config)
+    data = labelled_data(read_lineage(open_store(store_url, config.store), dataset_version), config)
     result = quantize(keras.models.load_model(model.path), data, config)
     with open(tflite.path, "wb") as f:
         f.write(result.tflite)

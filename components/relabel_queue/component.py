@@ -15,8 +15,9 @@ def relabel_queue(store_url: str, config_json: str, decision: dsl.Input[dsl.Arti
     from components.relabel_queue.step import run_relabel_queue
     from components.store import open_store
 
+    config = Config.from_json(config_json)
     with open(decision.path) as f:
-        version, summary = run_relabel_queue(open_store(store_url), Config.from_json(config_json), json.load(f))
+        version, summary = run_relabel_queue(open_store(store_url, config.store), config, json.load(f))
     with open(queue.path, "w") as f:
         json.dump(summary, f, indent=2)
     metrics.log_metric("queued_windows", summary["tasks"])

@@ -17,7 +17,7 @@ def train(store_url: str, config_json: str, dataset_version: str, model: dsl.Out
     from components.train.core import curves_html, plot_curves, train, training_record
 
     config = Config.from_json(config_json)
-    result = train(read_lineage(open_store(store_url), dataset_version), config)
+    result = train(read_lineage(open_store(store_url, config.store), dataset_version), config)
     result.model.save(model.path, save_format="h5")
     record = training_record(result, config, dataset_version)
     with open(training.path, "w") as f:

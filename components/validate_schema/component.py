@@ -19,8 +19,8 @@ def validate_schema(store_url: str, config_json: str, dataset_version: str,
 
     with open(dataset.path, "rb") as f:
         windows = WindowSet.from_npz(f.read())
-    result = validate_new_windows(open_store(store_url), Config.from_json(config_json),
-                                  dataset_version, windows)
+    config = Config.from_json(config_json)
+    result = validate_new_windows(open_store(store_url, config.store), config, dataset_version, windows)
     with open(report.path, "w") as f:
         f.write(report_markdown(result))
     with open(anomalies.path, "w") as f:
