@@ -104,7 +104,7 @@ def _members(group: int) -> set[int]:
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as f:
-                state, _, _, pgrp = f.read().rsplit(")", 1)[1].split()[:4]
+                state, _, pgrp = f.read().rsplit(")", 1)[1].split()[:3]
             if int(pgrp) == group and state != "Z":  # a zombie has ended; its parent has yet to reap it
                 found.add(int(entry))
         except (OSError, ValueError, IndexError):
