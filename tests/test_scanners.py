@@ -1,8 +1,8 @@
 """The security scanners platform teams run before deploying, offline: checkov 3.x on the rendered kustomize
 overlays (dev, prod), on both Dockerfiles and on the GitHub workflow, and zizmor on the workflow.
 
-Every finding is fixed, or suppressed where it occurs with its reason: `checkov.io/skipN: CKV_K8S_NN=reason`
-annotations in manifests/ (so the rendered objects carry them), `# checkov:skip=CKV_XXX: reason` comments in
+Every finding is fixed, or suppressed where it occurs with its reason: `checkov.io/skip1: CKV_K8S_43=reason`
+annotations in manifests/ (so the rendered objects carry them), `# checkov:skip=CKV_DOCKER_2: reason` comments in
 the Dockerfiles and the workflow. A test fails on any finding left, and prints it; a suppression without a
 reason fails too. `make scan` runs this file alone.
 
