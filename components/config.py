@@ -60,7 +60,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ValidationConfig:
-    """Which TFDV anomaly kinds stop a run; all others are only recorded."""
+    """Which TFDV anomaly kinds stop a run (all others are only recorded), and where the statistics run."""
 
     blocking_anomalies: tuple[str, ...] = (
         "SCHEMA_MISSING_COLUMN",
@@ -70,6 +70,14 @@ class ValidationConfig:
         "FLOAT_TYPE_BIG_FLOAT",
         "FLOAT_TYPE_SMALL_FLOAT",
     )
+    # Samples (windows x window_length) up to which TFDV's statistics run in the task's own process, batch
+    # by batch (components/validate_schema/statistics.py); beyond, a Beam pipeline with beam_options does.
+    # 20M samples of 6 channels are ~0.7 GB of windows: about what a 2Gi task holds with room to work.
+    in_memory_max_samples: int = 20_000_000
+    # Beam's pipeline options as "name=value" (its command-line flags without "--"; "name" for a switch).
+    # Locally: the DirectRunner in 2 worker processes (2 cores; 0 would take every core of the node).
+    # On a cluster: a Flink, Spark or Dataflow runner, see the README.
+    beam_options: tuple[str, ...] = ("direct_num_workers=2", "direct_running_mode=multi_processing")
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,8 @@ class StoreConfig:
     read_timeout_s: float = 20.0  # no byte for this long and the attempt has failed
     # One attempt, from connect to its last byte: a server that trickles its answer is cut off here.
     request_deadline_s: float = 120.0
+    # Reads a step makes at once (ingest's uploads, manifests, indexes): S3's latency hides behind the others'.
+    max_concurrent_requests: int = 8
 
 
 @dataclass(frozen=True)
@@ -329,6 +339,21 @@ def _check(config: Config, where: str) -> None:
     if unknown:
         raise ConfigError(f"{where}: monitor.trigger_on may hold 'data' and 'concept', got {sorted(unknown)}")
     if min(dataclasses.astuple(config.store)) <= 0:
-        raise ConfigError(f"{where}: every store.* time must be > 0, got {config.store}")
+        raise ConfigError(f"{where}: every store.* time and store.max_concurrent_requests must be > 0, "
+                          f"got {config.store}")
     if config.labelling.data_drift_budget < 0 or config.labelling.concept_drift_budget < 0:
         raise ConfigError(f"{where}: labelling budgets must be >= 0")
+    # validation: only the shape of beam_options here; Beam's own parser judges the names and values when
+    # validate-schema starts (its option registry costs seconds to import, too much for every load).
+    validation = config.validation
+    if validation.in_memory_max_samples < 0:
+        raise ConfigError(f"{where}: validation.in_memory_max_samples must be >= 0 (0: always Beam), "
+                          f"got {validation.in_memory_max_samples}")
+    bad = [item for item in validation.beam_options if not item.split("=", 1)[0].isidentifier()]
+    if bad:
+        raise ConfigError(f"{where}: validation.beam_options items are 'name=value' (Beam's flag without "
+                          f"'--') or 'name' for a switch, got {bad}")
+    names = [item.split("=", 1)[0] for item in validation.beam_options]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: validation.beam_options names {repeated} more than once")

@@ -1,4 +1,4 @@
-"""The device-upload contract: parse one CSV upload into windows and quarantined rows.
+"""The device-upload contract: the rules one CSV upload is checked against, row by row.
 
 An upload is UTF-8 CSV (a BOM and CRLF line ends are fine) with a header row:
 `device_id,window_id,t_ms`, one column per configured channel, then optional
@@ -6,8 +6,11 @@ An upload is UTF-8 CSV (a BOM and CRLF line ends are fine) with a header row:
 (device_id, window_id) and stand together in the file.
 
 Every data row read ends in exactly one place: in an accepted window, or in
-the quarantine with a reason naming file, line and field. Pure functions: no
-store, no clock.
+the quarantine with a reason naming file, line and field. These are the rules
+and their exact reasons, one row and one window at a time; the parser
+(components/upload_parser.py) checks whole columns at once and asks these
+functions only about the rows and windows that fail. Pure functions: no store,
+no clock.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import csv
 import hashlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,72 +60,38 @@ class Window:
 
     @property
     def content_hash(self) -> str:
-        """Identity of the window's content: equal hashes are exact duplicates."""
-        h = hashlib.sha256()
-        for part in (self.device_id, self.window_id, self.label):
-            h.update(part.encode() + b"\0")
-        h.update(np.ascontiguousarray(self.t_ms, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(self.x, dtype=np.float32).tobytes())
-        return h.hexdigest()
+        return content_hash(self.device_id, self.window_id, self.label, self.t_ms, self.x)
+
+
+def content_hash(device_id: str, window_id: str, label: str, t_ms: np.ndarray, x: np.ndarray) -> str:
+    """Identity of a window's content: equal hashes are exact duplicates."""
+    h = hashlib.sha256()
+    for part in (device_id, window_id, label):
+        h.update(part.encode() + b"\0")
+    h.update(np.ascontiguousarray(t_ms, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 @dataclass
-class ParsedUpload:
-    source: str
-    rows_read: int = 0
-    windows: list[Window] = field(default_factory=list)
-    quarantined: list[QuarantinedRow] = field(default_factory=list)
-    windows_rejected: int = 0
-    file_error: str = ""  # set when the whole file broke the contract
+class Row:
+    """One data row as the row path reads it: every field as text, and what is wrong with it."""
 
-
-@dataclass
-class _Row:
     line: int
     raw: str
     values: dict[str, str]
     errors: list[tuple[str, str]]  # (field, what is wrong)
 
 
-def parse_upload(source: str, data: bytes, config: DataConfig) -> ParsedUpload:
-    """Check every row of one upload against the contract and group rows into windows."""
-    result = ParsedUpload(source)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        reason = f"file is not UTF-8: invalid byte 0x{data[exc.start]:02x} at offset {exc.start}"
-        return _reject_file(result, data.decode("utf-8", errors="replace"), reason, header_line=True)
-    if "\x00" in text:
-        return _reject_file(result, text.replace("\x00", "\\0"), "file contains NUL bytes", True)
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
-    numbered = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip()]
-    if not numbered:
-        return _reject_file(result, "", "file is empty (expected a header row and data rows)", False)
-    (_, header_line), body = numbered[0], numbered[1:]
-    header = [h.strip() for h in next(csv.reader([header_line]))]
-    header_error = _check_header(header, config)
-    if header_error:
-        return _reject_file(result, text, header_error, header_line=True, field_name="header")
-    result.rows_read = len(body)
-    rows = [_parse_row(line, raw, header, config) for line, raw in body]
-    _assemble_windows(result, rows, config)
-    return result
-
-
-def _reject_file(result: ParsedUpload, text: str, reason: str, header_line: bool,
-                 field_name: str = "file") -> ParsedUpload:
+def reject_file(source: str, text: str, reason: str, header_line: bool,
+                field_name: str = "file") -> list[QuarantinedRow]:
     """Quarantine every data row of a file that breaks the contract as a whole."""
-    result.file_error = reason
     lines = [(i + 1, ln.rstrip("\r")) for i, ln in enumerate(text.split("\n")) if ln.strip()]
     body = lines[1:] if header_line else lines
-    result.rows_read = len(body)
-    result.quarantined = [QuarantinedRow(result.source, n, field_name,
-                                         f"{result.source}:{n}: {field_name}: {reason}", raw)
-                          for n, raw in body]
-    return result
+    return [QuarantinedRow(source, n, field_name, f"{source}:{n}: {field_name}: {reason}", raw) for n, raw in body]
 
 
-def _check_header(header: list[str], config: DataConfig) -> str:
+def check_header(header: list[str], config: DataConfig) -> str:
     expected = list(KEY_COLUMNS) + list(config.channel_names)
     allowed = set(expected) | set(OPTIONAL_COLUMNS)
     duplicated = sorted({h for h in header if header.count(h) > 1})
@@ -137,15 +106,15 @@ def _check_header(header: list[str], config: DataConfig) -> str:
     return ""
 
 
-def _parse_row(line: int, raw: str, header: list[str], config: DataConfig) -> _Row:
+def parse_row(line: int, raw: str, header: list[str], config: DataConfig) -> Row:
     try:
         fields = next(csv.reader([raw]))
     except csv.Error as exc:
-        return _Row(line, raw, {}, [("row", f"unreadable CSV: {exc}")])
+        return Row(line, raw, {}, [("row", f"unreadable CSV: {exc}")])
     values = {name: value.strip() for name, value in zip(header, fields, strict=False)}  # ragged rows too
     errors = _key_errors(values)
     if len(fields) != len(header):  # still joins its window when its key is readable
-        return _Row(line, raw, values,
+        return Row(line, raw, values,
                     [("row", f"ragged row: {len(fields)} fields, the header has {len(header)}"), *errors])
     _check_number(values, "t_ms", 0.0, math.inf, "a time in ms >= 0", errors)
     for ch in config.channels:
@@ -156,7 +125,12 @@ def _parse_row(line: int, raw: str, header: list[str], config: DataConfig) -> _R
             errors.append((name, f"unknown {name} {value!r}: expected one of {list(config.class_names)}"))
     if values.get("pred_score", ""):
         _check_number(values, "pred_score", 0.0, 1.0, "a score in [0, 1]", errors)
-    return _Row(line, raw, values, errors)
+    return Row(line, raw, values, errors)
+
+
+def has_key(row: Row) -> bool:
+    """Whether the row names a window it can join (a row with an unreadable or unsafe key joins none)."""
+    return "device_id" in row.values and not any(f in ("device_id", "window_id") for f, _ in row.errors)
 
 
 def _key_errors(values: dict[str, str]) -> list[tuple[str, str]]:
@@ -182,61 +156,42 @@ def _check_number(values: dict[str, str], name: str, lo: float, hi: float, expec
         errors.append((name, f"value {text} out of range: expected {expected}"))
 
 
-def _assemble_windows(result: ParsedUpload, rows: list[_Row], config: DataConfig) -> None:
-    """Group consecutive rows with the same key into windows, then check each window."""
-    runs: list[list[_Row]] = []
-    for row in rows:
-        if any(f in ("device_id", "window_id") for f, _ in row.errors):
-            _quarantine(result, row, *row.errors[0], extra=row.errors[1:])  # no window to join
-            continue
-        key = (row.values["device_id"], row.values["window_id"])
-        if runs and _key(runs[-1][0]) == key:
-            runs[-1].append(row)
-        else:
-            runs.append([row])
-    for run in runs:
-        _check_window(result, run, config)
-
-
-def _key(row: _Row) -> tuple[str, str]:
-    return row.values["device_id"], row.values["window_id"]
-
-
-def _check_window(result: ParsedUpload, run: list[_Row], config: DataConfig) -> None:
-    device_id, window_id = _key(run[0])
+def judge_window(source: str, run: list[Row], config: DataConfig,
+                 quarantined: list[QuarantinedRow]) -> Window | None:
+    """The window of one run of rows with the same key, or None when it is rejected: then every row of the
+    run is in `quarantined`, with its own error or the window's."""
+    device_id, window_id = run[0].values["device_id"], run[0].values["window_id"]
     bad = [r for r in run if r.errors]
-    problem = None if bad else _window_problem(run, config)
-    if bad or problem:
-        result.windows_rejected += 1
+    problem = None if bad else window_problem(run, config)
     if bad:
         where = ", ".join(f"line {r.line} ({r.errors[0][0]})" for r in bad[:5])
         for row in run:
             if row.errors:
-                _quarantine(result, row, *row.errors[0], extra=row.errors[1:])
+                quarantined.append(quarantine_row(source, row, *row.errors[0], extra=row.errors[1:]))
             else:
-                _quarantine(result, row, "window", f"window {device_id}/{window_id} rejected: "
-                            f"{len(bad)} of its rows broke the contract: {where}")
-        return
+                quarantined.append(quarantine_row(source, row, "window", f"window {device_id}/{window_id} "
+                                                  f"rejected: {len(bad)} of its rows broke the contract: {where}"))
+        return None
     if problem:
-        for row in run:
-            _quarantine(result, row, *problem)
-        return
+        quarantined.extend(quarantine_row(source, row, *problem) for row in run)
+        return None
     labels = {r.values.get("label", "") for r in run}
     preds = [r for r in run if r.values.get("pred_label", "")]
     scores = [r for r in run if r.values.get("pred_score", "")]
-    result.windows.append(Window(
-        device_id=device_id, window_id=window_id, source=result.source, first_line=run[0].line,
+    return Window(
+        device_id=device_id, window_id=window_id, source=source, first_line=run[0].line,
         t_ms=np.array([float(r.values["t_ms"]) for r in run], dtype=np.float64),
         x=np.array([[float(r.values[c]) for c in config.channel_names] for r in run], dtype=np.float32),
         label=labels.pop(),
         pred_label=preds[0].values["pred_label"] if preds else "",
         pred_score=float(scores[0].values["pred_score"]) if scores else math.nan,
         rows=tuple((r.line, r.raw) for r in run),
-    ))
+    )
 
 
-def _window_problem(run: list[_Row], config: DataConfig) -> tuple[str, str] | None:
-    device_id, window_id = _key(run[0])
+def window_problem(run: list[Row], config: DataConfig) -> tuple[str, str] | None:
+    """(field, reason) when a run of valid rows does not make a valid window."""
+    device_id, window_id = run[0].values["device_id"], run[0].values["window_id"]
     name = f"window {device_id}/{window_id} (lines {run[0].line}-{run[-1].line})"
     if len(run) != config.window_length:
         return "window", f"{name} has {len(run)} rows: expected window_length {config.window_length}"
@@ -256,10 +211,9 @@ def _window_problem(run: list[_Row], config: DataConfig) -> tuple[str, str] | No
     return None
 
 
-def _quarantine(result: ParsedUpload, row: _Row, field_name: str, reason: str,
-                extra: list[tuple[str, str]] = ()) -> None:
+def quarantine_row(source: str, row: Row, field_name: str, reason: str,
+                   extra: list[tuple[str, str]] = ()) -> QuarantinedRow:
     if extra:
         reason += "; " + "; ".join(f"{f}: {r}" for f, r in extra)
-    result.quarantined.append(QuarantinedRow(
-        result.source, row.line, field_name, f"{result.source}:{row.line}: {field_name}: {reason}",
-        row.raw, row.values.get("device_id", ""), row.values.get("window_id", "")))
+    return QuarantinedRow(source, row.line, field_name, f"{source}:{row.line}: {field_name}: {reason}",
+                          row.raw, row.values.get("device_id", ""), row.values.get("window_id", ""))

@@ -10,6 +10,7 @@ version exists once its manifest exists: the manifest is written last, so a
 failed write leaves nothing a reader would see.
 
     datasets/<version>/windows.npz      the accepted windows (WindowSet)
+    datasets/<version>/index.npz        each window's key and content digest, sorted (WindowIndex)
     datasets/<version>/quarantine.csv   every rejected row with its reason
     datasets/<version>/manifest.json    counts, uploads read, parent, config
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
@@ -26,6 +28,7 @@ import pandas as pd
 
 from components.contract import QuarantinedRow, Window
 from components.store import Store, get_json, put_json
+from components.window_index import WindowIndex
 
 PREFIX = "datasets/"
 
@@ -81,8 +84,16 @@ class WindowSet:
                             for f in fields(WindowSet)})
 
     def to_npz(self) -> bytes:
+        """An .npz: the samples stored as they are (float sensor data barely compresses, and deflating it cost
+        ingest half its time), the rest deflated. np.load reads it like any .npz."""
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{f.name: getattr(self, f.name) for f in fields(self)})
+        with zipfile.ZipFile(buffer, "w", allowZip64=True) as archive:
+            for f in fields(self):
+                npy = io.BytesIO()
+                np.lib.format.write_array(npy, np.asanyarray(getattr(self, f.name)), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{f.name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_STORED if f.name == "x" else zipfile.ZIP_DEFLATED
+                archive.writestr(info, npy.getvalue(), compresslevel=1)
         return buffer.getvalue()
 
     @classmethod
@@ -223,8 +234,20 @@ def write_version(store: Store, version: str, windows: WindowSet,
                   quarantined: list[QuarantinedRow], manifest: dict) -> None:
     """Write one immutable dataset version; the manifest goes last."""
     store.put_bytes(f"{PREFIX}{version}/windows.npz", windows.to_npz())
+    store.put_bytes(f"{PREFIX}{version}/index.npz",
+                    WindowIndex.build(windows.device_ids, windows.window_ids, windows.hashes).to_npz())
     store.put_bytes(f"{PREFIX}{version}/quarantine.csv", quarantine_csv(quarantined))
     put_json(store, f"{PREFIX}{version}/manifest.json", manifest)
+
+
+def read_index(store: Store, version: str) -> WindowIndex:
+    """The keys and contents of the windows this version added. A version written before the index existed
+    has none: it is built from the version's windows then (slower, the same answer)."""
+    key = f"{PREFIX}{version}/index.npz"
+    if store.exists(key):
+        return WindowIndex.from_npz(store.get_bytes(key))
+    with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+        return WindowIndex.build(npz["device_ids"], npz["window_ids"], npz["hashes"])
 
 
 QUARANTINE_COLUMNS = ("source", "line", "device_id", "window_id", "field", "reason", "raw")
@@ -242,3 +265,58 @@ def quarantine_csv(rows: list[QuarantinedRow]) -> bytes:
 def read_quarantine(store: Store, version: str) -> list[dict]:
     text = store.get_bytes(f"{PREFIX}{version}/quarantine.csv").decode()
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def iter_window_samples(store: Store, version: str, rows: np.ndarray, chunk: int = 4096):
+    """The raw samples (x) of a version's windows at `rows`, without the rest of its windows.npz: yields
+    (positions in `rows`, float32 [n, T, C]) pieces of at most `chunk` windows, in ascending row order.
+
+    Samples stored as they are (not deflated) are read in place; a deflated x (versions written before) is
+    inflated once, front to back, keeping only the rows asked for.
+    """
+    import zipfile
+
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    data = store.get_bytes(f"{PREFIX}{version}/windows.npz")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("x.npy") as fp:
+        info = archive.getinfo("x.npy")
+        major, _ = np.lib.format.read_magic(fp)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fp)
+        if fortran:
+            raise ValueError(f"{version}: x.npy is stored in Fortran order, which this reader does not take")
+        per_row = int(np.prod(shape[1:]))
+        if info.compress_type == zipfile.ZIP_STORED:
+            local = data[info.header_offset:info.header_offset + 30]  # the member's local header: name, extra
+            start = (info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                     + int.from_bytes(local[28:30], "little") + fp.tell())
+            x = np.frombuffer(data, dtype=dtype, count=shape[0] * per_row, offset=start).reshape(shape)
+            for s in range(0, len(rows), chunk):
+                yield order[s:s + chunk], x[rows[order[s:s + chunk]]]
+            return
+        done, sorted_rows = 0, rows[order]
+        for first in range(0, shape[0], chunk):
+            n = min(chunk, shape[0] - first)
+            raw = fp.read(n * per_row * dtype.itemsize)
+            end = int(np.searchsorted(sorted_rows, first + n, side="left"))
+            if end > done:
+                block = np.frombuffer(raw, dtype=dtype).reshape(n, *shape[1:])
+                yield order[done:end], block[sorted_rows[done:end] - first]
+                done = end
+            if done == len(rows):
+                return
+
+
+def read_window_samples(store: Store, version: str, rows: np.ndarray) -> np.ndarray:
+    """float32 [len(rows), T, C]: the raw samples of a version's windows at `rows`, in that order."""
+    rows = np.asarray(rows, dtype=np.int64)
+    parts = list(iter_window_samples(store, version, rows))
+    if not parts:
+        with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+            shape = _npy_header(npz, "x")[0]
+        return np.empty((0, *shape[1:]), dtype=np.float32)
+    out = np.empty((len(rows), *parts[0][1].shape[1:]), dtype=parts[0][1].dtype)
+    for positions, x in parts:
+        out[positions] = x
+    return out

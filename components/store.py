@@ -114,13 +114,15 @@ class LocalStore:
         return self._path(key).as_uri()
 
     def list(self, prefix: str = "") -> list[str]:
-        if not self.root.is_dir():
+        # Only the folder the prefix names is walked: listing datasets/ must not cost a walk of incoming/.
+        folder = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not folder.is_dir():
             return []
         keys = []
-        for path in self.root.rglob("*"):
-            rel = path.relative_to(self.root).as_posix()
-            if path.is_file() and not path.name.startswith(".tmp-") and rel.startswith(prefix):
-                keys.append(rel)
+        for directory, _, names in os.walk(folder):
+            relative = Path(directory).relative_to(self.root).as_posix()
+            base = "" if relative == "." else relative + "/"
+            keys += [base + name for name in names if not name.startswith(".tmp-") and (base + name).startswith(prefix)]
         return sorted(keys)
 
 

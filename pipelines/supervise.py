@@ -43,7 +43,13 @@ def supervised(work: Callable[[], T]) -> T:
         _child(parent, work, write_end)  # never returns
     os.close(write_end)
     _set_group(child)
-    forwarded = {sig: signal.signal(sig, lambda s, _: _end_group(child, s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    received: list[int] = []
+
+    def forward(signum: int, _) -> None:
+        received.append(signum)
+        _end_group(child, signum)
+
+    forwarded = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with os.fdopen(read_end, "rb") as pipe:
             answer = pipe.read()
@@ -52,6 +58,9 @@ def supervised(work: Callable[[], T]) -> T:
         for sig, handler in forwarded.items():
             signal.signal(sig, handler)
         _kill_group(child, signal.SIGKILL)  # whatever a task left behind
+    if not answer and received:  # interrupted, and the run did not unwind within the grace: it was killed
+        raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}; the run did not stop within "
+                                f"{GRACE_S:g} s and was killed")
     if not answer:
         raise RuntimeError("the run's process ended without an answer (killed?); its log says how far it got")
     ok, value = pickle.loads(answer)

@@ -29,7 +29,6 @@ import tty
 import numpy as np
 
 from components.config import Config
-from components.contract import parse_upload
 from components.device.protocol import (
     BoardError,
     CollectCommand,
@@ -47,6 +46,7 @@ from components.device.protocol import (
     window_crc,
 )
 from components.simulator import simulate
+from components.upload_parser import parse_upload
 
 FAULTS = ("garbage", "midline", "disconnect", "bad_crc", "disagree", "mute")
 GARBAGE = b"\x15\xfe%%@@ line noise \xff\xfeSYNC?\n~~~~~~\n"

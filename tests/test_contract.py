@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.contract import parse_upload
+from components.upload_parser import parse_upload
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from components.config import Config
-from components.contract import parse_upload
 from components.datasets import WindowSet
 from components.detect_drift import (
     DriftConfig,
@@ -21,6 +20,7 @@ from components.detect_drift import (
 )
 from components.features import input_groups, label_indices
 from components.simulator import simulate, simulate_arrays
+from components.upload_parser import parse_upload
 
 DATA = Config().data
 FAST = DriftConfig(permutations=1000)
@@ -194,3 +194,65 @@ def test_a_ten_percent_accelerometer_gain_change_is_data_drift(reference):
     gained[:, :, :3] *= 1.1
     result = detect_data_drift(ref_x, ref_devices, gained, devices, FAST, DATA)
     assert result.drifted and "g_norm_mean" in result.top_features(3)
+
+
+# --------------------------------------------------------------------------- the monitor's int8 batch runner
+
+
+def _reference_logits(tflite: bytes, groups, x: np.ndarray, logits_tensor: int) -> np.ndarray:
+    """The SOFTMAX input as TFLite's reference kernels compute it (the interpreter keeps every tensor)."""
+    import tensorflow as tf
+
+    from components.int8_model import Int8Model
+
+    model = Int8Model(tflite, groups)
+    interpreter = tf.lite.Interpreter(model_content=tflite, num_threads=1, experimental_preserve_all_tensors=True,
+                                      experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    for detail in interpreter.get_input_details():
+        interpreter.resize_tensor_input(detail["index"], [len(x), *detail["shape"][1:]], strict=False)
+    interpreter.allocate_tensors()
+    for q, arrays in zip(model.inputs, model.quantize(x), strict=True):
+        interpreter.set_tensor(interpreter.get_input_details()[q.index]["index"], arrays)
+    interpreter.invoke()
+    return interpreter.get_tensor(logits_tensor).reshape(len(x), -1)
+
+
+def test_the_batch_runner_gives_the_reference_kernels_logits_and_scores(int8_model):
+    """int8_batch computes the integers TFLite's reference kernels compute, for a batch at once: the same
+    logits, and the same scores as Int8Model.run_reference (through the monitor's ProductionModel too)."""
+    from components.detect_drift.scoring import ProductionModel
+    from components.int8_batch import Int8Batch
+    from components.int8_model import Int8Model
+
+    tflite, config, groups, _, _ = int8_model
+    parts = [simulate_arrays(kind, config.data, devices=6, windows_per_device=40, seed=40 + i)[0]
+             for i, kind in enumerate(("baseline", "data-drift", "concept-drift"))]
+    x = np.concatenate(parts)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([x, x * rng.uniform(0.1, 4.0, (len(x), 1, x.shape[2])).astype(np.float32)])  # clamps too
+    batch = Int8Batch(tflite, groups)
+    assert np.array_equal(batch.logits(x, chunk=100), _reference_logits(tflite, groups, x, batch.logits_tensor))
+    reference = Int8Model(tflite, groups).run_reference(x)
+    assert np.array_equal(batch.scores(x), reference)
+    model = ProductionModel(tflite, groups)
+    assert model.note == "int8_batch" and np.array_equal(model.scores(x, min_per_thread=200), reference)
+    assert np.array_equal(model.dequantize(reference), Int8Model(tflite, groups).dequantize(reference))
+
+
+def test_the_fast_requantization_is_the_fixed_point_one_at_every_tie():
+    """Requantize rounds in float32 where the result cannot be in doubt; around every half (where the two
+    fixed-point roundings decide) it must give TFLite's MultiplyByQuantizedMultiplier, bit for bit."""
+    from components.int8_batch import Requantize, quantize_multiplier, rescale
+
+    rng = np.random.default_rng(0)
+    for real in (0.00123, 0.0301, 0.47, 0.999, 1.7, 3.0):
+        multiplier, shift = quantize_multiplier(real)
+        step = 2.0 ** (31 - shift) / multiplier  # acc per output unit
+        # every acc near each half, and random ones, within the float32 path's range (|acc| < 2^24)
+        halves = (np.arange(-200, 200) + 0.5) * step
+        near = (np.round(halves)[:, None] + np.arange(-3, 4)[None, :]).reshape(-1)
+        acc = np.concatenate([near, rng.integers(-2 ** 23, 2 ** 23, 20_000)]).astype(np.int64)
+        acc = acc[np.abs(acc) < 2 ** 24]
+        requantize = Requantize([multiplier], [shift], -5, (-128, 127))
+        expected = np.clip(rescale(acc[:, None], np.int64(multiplier), np.int64(shift)) - 5, -128, 127)
+        assert np.array_equal(requantize(acc[:, None].astype(np.float32)), expected.astype(np.int8)), real

@@ -16,7 +16,7 @@ import pytest
 import serial
 
 from components.config import Config
-from components.contract import NUMBER, parse_upload
+from components.contract import NUMBER
 from components.device import (
     CollectError,
     LinkClosed,
@@ -30,6 +30,7 @@ from components.device import (
 from components.device import protocol as p
 from components.simulator import simulate
 from components.store import LocalStore
+from components.upload_parser import parse_upload
 from tests.fake_board import FakeBoard
 
 CONFIG = Config()

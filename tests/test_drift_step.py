@@ -128,3 +128,150 @@ def test_a_queue_with_nothing_to_ask_says_why_instead_of_failing(fleet):
     inputs.new = one_class  # every new window labelled, and with one class only
     queue = build_queue(inputs, "data+concept", CONFIG)
     assert queue.tasks == [] and set(queue.skipped) == {"data", "concept"}
+
+
+# ------------------------------------------------------------- features stored with each version, read back
+
+
+def _windows(n: int, seed: int, devices: int = 3, labels: tuple[str, ...] = ("idle", "wave", "")):
+    import hashlib
+
+    from components.datasets import WindowSet
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, CONFIG.data.window_length, len(CONFIG.data.channels))).astype(np.float32)
+    t_ms = (rng.integers(0, 10 ** 6, n)[:, None] + np.arange(CONFIG.data.window_length) * 20.0).astype(np.float64)
+    return WindowSet(x=x, t_ms=t_ms, labels=np.array([labels[i % len(labels)] for i in range(n)]),
+                     device_ids=np.array([f"dev-{i % devices}" for i in range(n)]),
+                     window_ids=np.array([f"w{seed}-{i:04d}" for i in range(n)]),
+                     sources=np.full(n, "incoming/x.csv"), pred_labels=np.full(n, ""),
+                     pred_scores=np.full(n, np.nan, np.float32),
+                     hashes=np.array([hashlib.sha256(f"{seed}-{i}".encode()).hexdigest() for i in range(n)]))
+
+
+def _write(store, version, windows, parent=None, deflated=False):
+    """A version as write_version writes it, or with its windows deflated whole (as before samples were stored
+    as they are)."""
+    import io
+
+    from components.datasets import write_version
+
+    write_version(store, version, windows, [], {"version": version, "parent": parent, "uploads": []})
+    if deflated:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{k: getattr(windows, k) for k in ("x", "t_ms", "labels", "device_ids",
+                                                                         "window_ids", "sources", "pred_labels",
+                                                                         "pred_scores", "hashes")})
+        store.put_bytes(f"datasets/{version}/windows.npz", buffer.getvalue(), overwrite=True)
+
+
+@pytest.mark.parametrize("deflated", [False, True])
+def test_the_samples_of_chosen_rows_are_read_without_the_rest(tmp_path, deflated):
+    from components.datasets import iter_window_samples, read_window_samples
+
+    store, windows = LocalStore(tmp_path / "s"), _windows(5000, 1)
+    _write(store, "ds-1", windows, deflated=deflated)
+    rows = np.random.default_rng(0).choice(len(windows), 700, replace=False)  # not sorted
+    assert np.array_equal(read_window_samples(store, "ds-1", rows), windows.x[rows])
+    pieces = list(iter_window_samples(store, "ds-1", rows, chunk=256))
+    assert all(len(p) <= 256 for p, _ in pieces) and sorted(np.concatenate([p for p, _ in pieces])) == list(range(700))
+    assert read_window_samples(store, "ds-1", np.array([], dtype=int)).shape == (0, *windows.x.shape[1:])
+
+
+def test_tables_combine_versions_as_read_versions_does_and_read_features_stored_or_not(tmp_path):
+    """A later copy of a window (a labels version) overrides its label at the first copy's place, as in
+    read_versions; features come from the features file where one was written, else from the samples."""
+    from components.dataset_features import features_key, write_drift_features
+    from components.datasets import read_versions
+    from components.window_features import channel_peaks, drift_features
+    from components.window_table import read_tables
+
+    store = LocalStore(tmp_path / "s")
+    first, second = _windows(300, 1), _windows(200, 2)
+    relabel = first.select(np.arange(0, 300, 7))
+    relabel.labels = np.full(len(relabel), "circle")
+    _write(store, "ds-1", first)
+    write_drift_features(store, "ds-1", first, CONFIG.data)
+    _write(store, "ds-2", second, "ds-1", deflated=True)  # written before features were stored
+    _write(store, "ds-3", relabel, "ds-2")  # a labels version: write_version only
+    assert store.exists(features_key("ds-1")) and not store.exists(features_key("ds-2"))
+    versions = ["ds-1", "ds-2", "ds-3"]
+    (whole,), (table,) = read_versions(store, versions), read_tables(store, versions, CONFIG.data)
+    assert np.array_equal(table.keys(), whole.keys()) and np.array_equal(table.labels, whole.labels)
+    assert np.array_equal(table.t0_ms, whole.t_ms[:, 0])
+    rows = np.arange(len(whole))[::3]
+    features, peaks = table.features(rows)
+    assert np.array_equal(features, drift_features(whole.x[rows], CONFIG.data).astype(np.float32))
+    assert np.array_equal(peaks, channel_peaks(whole.x[rows]))
+    x = np.zeros((len(rows), *whole.x.shape[1:]), np.float32)
+    for positions, samples in table.samples(rows):
+        x[positions] = samples
+    assert np.array_equal(x, whole.x[rows])
+    split_by = read_tables(store, ["ds-1"], CONFIG.data)[0]
+    whole_split = read_versions(store, versions[1:], split_by=read_versions(store, ["ds-1"])[0])
+    for mine, theirs in zip(read_tables(store, versions[1:], CONFIG.data, split_by=split_by), whole_split,
+                            strict=True):
+        assert np.array_equal(mine.keys(), theirs.keys()) and np.array_equal(mine.labels, theirs.labels)
+
+
+def test_the_monitor_decides_on_stored_features_as_on_the_windows_whole(fleet, tmp_path):
+    """After the tests above (new data, a labels import): the same decision and evidence whether the windows
+    are read whole, read as tables with features computed from the samples (no features files: versions
+    written before, labels versions), or as tables with the features ingest stores."""
+    from components.dataset_features import features_key, write_drift_features
+    from components.datasets import list_versions, read_windows
+    from components.detect_drift.step import load_monitor_inputs
+
+    store, _, _ = fleet
+
+    def evidence(inputs):
+        report = detect_drift(inputs, CONFIG, tmp_path / "r.html")
+        return {k: v for k, v in report.evidence.items() if k not in ("created", "model_scoring")}
+
+    whole = evidence(load_drift_inputs(store))
+    assert evidence(load_monitor_inputs(store, None, CONFIG.data)) == whole
+    for version in list_versions(store):
+        if not store.exists(features_key(version)):
+            write_drift_features(store, version, read_windows(store, version), CONFIG.data)
+    assert evidence(load_monitor_inputs(store, None, CONFIG.data)) == whole
+    # and the component's own path (run: the monitor's inputs, the reports written)
+    from components.detect_drift.step import run
+
+    paths = [str(tmp_path / name) for name in ("r.html", "s.md", "d.json", "p.html")]
+    result, key = run(store, CONFIG, None, *paths)
+    assert result.decision == whole["decision"] and get_json(store, key)["data_drift"] == whole["data_drift"]
+
+
+def test_features_only_versions_are_tested_on_their_features_and_say_what_was_not_scored(fleet, tmp_path):
+    """A version that holds features and no samples (the 10M benchmark's): tested without class strata, left
+    out of concept and prediction drift, and the decision says how many windows the model could not score."""
+    from components.dataset_features import features_key, version_features, write_drift_features
+    from components.datasets import read_windows, write_version
+    from components.detect_drift.step import load_monitor_inputs
+    from components.store import put_json
+
+    source, baseline, _ = fleet
+    store = LocalStore(tmp_path / "store")
+    reference = read_windows(source, baseline)
+    write_version(store, baseline, reference, [], read_manifest(source, baseline))
+    write_drift_features(store, baseline, reference, CONFIG.data)
+    production = registry.production(source)
+    registry.register(store, production, {name: source.get_bytes(f"models/{production}/{name}")
+                                          for name in ("model.tflite", "metrics.json")},
+                      {"dataset_version": baseline, "blessed": True})
+    registry.promote(store, production, by="test", reason="features-only fixture")
+    uploads, truth = simulate("data-drift", CONFIG.data, devices=DEVICES, windows_per_device=PER_DEVICE, seed=SEED)
+    other = LocalStore(tmp_path / "other")
+    write_simulation(other, uploads, truth, "fo")
+    new = read_windows(other, run_ingest(other, CONFIG).version)
+    new.labels = np.where(np.arange(len(new)) % 3 == 0, "wave", new.labels)  # labelled, but no samples to score
+    store.put_bytes(features_key("ds-z-features-only"), version_features(new, CONFIG.data).to_npz())
+    put_json(store, "datasets/ds-z-features-only/manifest.json", {"version": "ds-z-features-only",
+                                                                  "parent": baseline, "uploads": []})
+    report = detect_drift(load_monitor_inputs(store, None, CONFIG.data), CONFIG, tmp_path / "r.html")
+    e = report.evidence
+    assert "data" in report.decision and e["data_drift"]["class_mix"]["tested"] is False
+    assert e["unscored_windows"]["data_drift_sample"] == len(new)
+    assert e["unscored_windows"]["labelled"] == int((new.labels != "").sum()) > 0
+    assert e["concept_drift"] is None and "note" in e["prediction_drift"]
+    assert "Not scored by the model" in report.summary_md

@@ -96,3 +96,46 @@ def test_lineage_joins_versions_in_order(local_store, config):
     assert read_manifest(local_store, v2)["parent"] == v1
     both = read_lineage(local_store, v2)
     assert len(both) == 16 and list(both.device_ids[:8]) == list(read_windows(local_store, v1).device_ids)
+
+
+class RecordingStore:
+    """A store that records every key read (ingest's reads are what makes it cost what history costs)."""
+
+    def __init__(self, store):
+        self.store, self.read = store, []
+
+    def get_bytes(self, key):
+        self.read.append(key)
+        return self.store.get_bytes(key)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_ingest_reads_the_new_uploads_and_the_indexes_never_the_stored_windows(local_store, config):
+    first, _ = simulate("baseline", config.data, devices=2, windows_per_device=25, seed=1)
+    put_uploads(local_store, first)
+    old = run_ingest(local_store, config).version
+    assert local_store.exists(f"datasets/{old}/index.npz") and local_store.exists(f"datasets/{old}/drift_features.npz")
+    later, _ = simulate("baseline", config.data, devices=2, windows_per_device=25, seed=2)
+    later = [type(u)(u.key.replace(".csv", "-later.csv"), u.data.replace(b"baseline-s2", b"later-s2"))
+             for u in later]
+    put_uploads(local_store, later)
+    recording = RecordingStore(local_store)
+    result = run_ingest(recording, config)
+    assert result.counts["windows_accepted"] == 50
+    assert sorted(k for k in recording.read if k.startswith("incoming/")) == sorted(u.key for u in later)
+    assert not [k for k in recording.read if k.endswith("windows.npz")]
+    assert f"datasets/{old}/index.npz" in recording.read
+
+
+def test_a_version_without_an_index_still_knows_its_windows(local_store, config, small_baseline):
+    """Versions written before the index existed: their windows are indexed on read, with the same answer."""
+    uploads, _ = small_baseline
+    put_uploads(local_store, uploads)
+    first = run_ingest(local_store, config)
+    (local_store.root / f"datasets/{first.version}/index.npz").unlink()  # as an older tinymlops wrote it
+    local_store.put_bytes("incoming/dev-a000/resent.csv", uploads[0].data)
+    second = run_ingest(local_store, config)
+    assert second.counts["windows_duplicate"] == 10 and second.counts["windows_accepted"] == 0
+    assert all(first.version in r["reason"] for r in read_quarantine(local_store, second.version))

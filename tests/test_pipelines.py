@@ -178,8 +178,8 @@ def _tflm_accuracy_on_fresh_windows(model: bytes) -> float:
     from tflite_micro import runtime
 
     from components.config import Config
-    from components.contract import parse_upload
     from components.simulator import simulate
+    from components.upload_parser import parse_upload
 
     data = Config().data
     uploads, _ = simulate("baseline", data, devices=6, windows_per_device=50, seed=99)

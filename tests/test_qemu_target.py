@@ -49,8 +49,8 @@ def demo_model(small_int8_model):
 def user_model(tmp_path_factory):
     """A model trained on a user's configuration: 3 accelerometer channels in m/s^2, 40 samples at 20 Hz,
     3 classes (tests/test_user_dataset.py's recording), read through the config file alone."""
-    from components.contract import parse_upload
     from components.datasets import WindowSet
+    from components.upload_parser import parse_upload
     from tests.conftest import train_small_int8
     from tests.test_user_dataset import CONFIG, har_csv
 
@@ -64,11 +64,23 @@ def user_model(tmp_path_factory):
     return _exported(train_small_int8(windows, config), config, windows.x)
 
 
+# Each run on the target compiles the check program for the files it is given (about 15 s on 2 cores): the
+# check of each model runs once, and the tests below that need a run of demo_model's files read this one.
+@pytest.fixture(scope="module")
+def demo_model_check(demo_model):
+    return check_on_target(demo_model.files, demo_model.inputs, demo_model.host_scores)
+
+
+@pytest.fixture(scope="module")
+def user_model_check(user_model):
+    return check_on_target(user_model.files, user_model.inputs, user_model.host_scores)
+
+
 @needs_target
 @pytest.mark.parametrize("which", ["demo_model", "user_model"])
 def test_the_board_computes_the_hosts_int8_scores_on_every_window(which, request):
     exported = request.getfixturevalue(which)
-    check = check_on_target(exported.files, exported.inputs, exported.host_scores)
+    check = request.getfixturevalue(f"{which}_check")
     n = len(exported.host_scores)
     for kernels in KERNEL_SETS:
         run = check.runs[kernels]
@@ -82,12 +94,13 @@ def test_the_board_computes_the_hosts_int8_scores_on_every_window(which, request
 
 
 @needs_target
-def test_the_export_declares_the_arena_the_target_needs(demo_model):
+def test_the_export_declares_the_arena_the_target_needs(demo_model, demo_model_check):
     """AllocateTensors succeeds in exactly the measured arena and fails one byte below it, for both kernel sets."""
     no_margin = Config.from_dict({**demo_model.config.to_dict(), "firmware": {"arena_margin_bytes": 0}})
     one_window = [a[:1] for a in demo_model.inputs]
     for kernels in KERNEL_SETS:
-        need = run_on_target(demo_model.files, one_window, kernels).arena_min_bytes
+        # Measured by the run of the same files (the check program finds it before it runs any window).
+        need = demo_model_check.runs[kernels].arena_min_bytes
         # 32-bit pointers: less than the 64-bit host's runtime needs.
         assert 0 < need < demo_model.host_arena, (need, demo_model.host_arena)
         exact = run_on_target(export_c_array(demo_model.tflite, no_margin, need, "test"), one_window, kernels)
@@ -99,8 +112,9 @@ def test_the_export_declares_the_arena_the_target_needs(demo_model):
 
 
 @needs_target
-def test_cost_on_the_target_is_measured(demo_model):
-    runs = {k: run_on_target(demo_model.files, [a[:4] for a in demo_model.inputs], k) for k in KERNEL_SETS}
+def test_cost_on_the_target_is_measured(demo_model, demo_model_check):
+    runs = demo_model_check.runs  # each kernel set's run of demo_model's files: its cost per window, its sizes
+    assert set(runs) == set(KERNEL_SETS)
     for run in runs.values():
         assert run.instructions_per_inference > 10_000
         assert run.sizes["tflm_flash_bytes"] > 20_000 and run.sizes["model_flash_bytes"] >= len(demo_model.tflite)

@@ -74,12 +74,12 @@ def _monitor(store: Path, root: Path, config: Path, log: Path | None = None) -> 
                             else subprocess.PIPE, text=True)
 
 
-def _kill_when(monitor: subprocess.Popen, ready, timeout_s: float = 400) -> None:
+def _kill_when(monitor: subprocess.Popen, ready, timeout_s: float = 400, poll_s: float = 0.005) -> None:
     deadline = time.monotonic() + timeout_s
     while not ready():
         assert monitor.poll() is None, "the monitor ended before the kill point (its log is in tmp_path)"
         assert time.monotonic() < deadline, "the kill point never came"
-        time.sleep(0.005)
+        time.sleep(poll_s)
     monitor.send_signal(signal.SIGKILL)
     monitor.wait()
 
@@ -125,8 +125,8 @@ def test_monitors_killed_during_train_evaluate_and_promote_leave_nothing_behind_
         killed = _monitor(store_path, root, config_path, log=tmp_path / f"killed-during-{task}.log")
         if task == "promote":  # the new version's first file is written: the rest are being written
             _kill_when(killed, lambda: any((store_path / "models").glob("*/model.tflite")))
-        else:
-            _kill_when(killed, lambda task=task: _running_task(str(root), task))
+        else:  # train and evaluate run for many seconds: a look every 50 ms finds them (each look reads all of /proc)
+            _kill_when(killed, lambda task=task: _running_task(str(root), task), poll_s=0.05)
         _no_process_left(root)
         _registry_is_consistent(store, copy_may_lag=True)
         if task != "promote":

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from components.config import Config
-from components.contract import parse_upload
 from components.datasets import WindowSet
 from components.detect_drift import window_features
 from components.features import label_indices
@@ -21,6 +20,7 @@ from components.relabel_queue import (
     select_for_data_drift,
 )
 from components.simulator import CONCEPT_REMAP, make_fleet, simulate, simulate_arrays
+from components.upload_parser import parse_upload
 
 DATA = Config().data
 SEED = 5

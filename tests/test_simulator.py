@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from components.config import Config, DataConfig, load_config
-from components.contract import parse_upload
 from components.datasets import WindowSet
 from components.simulator import SimulatorError, make_fleet, read_truth, simulate, simulate_arrays
 from components.simulator_kinds import KINDS, data_drift, drifted_devices
 from components.store import LocalStore
+from components.upload_parser import parse_upload
 from pipelines.cli import main
 
 

@@ -15,6 +15,8 @@ def test_put_get_list_roundtrip(store):
     assert store.get_bytes("incoming/dev-1/a.csv") == b"x,y\n1,2\n"
     assert store.list("incoming/") == ["incoming/dev-1/a.csv"]
     assert store.list() == ["datasets/v1/manifest.json", "incoming/dev-1/a.csv"]
+    assert store.list("incoming/dev") == store.list("incom") == ["incoming/dev-1/a.csv"]  # a prefix, not a folder
+    assert store.list("datasets/v2/") == store.list("nothing/") == []
     assert store.exists("datasets/v1/manifest.json") and not store.exists("datasets/v2/manifest.json")
 
 

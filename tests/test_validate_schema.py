@@ -20,7 +20,7 @@ from components.validate_schema.core import (
 @pytest.fixture(scope="module")
 def windows(small_baseline):
     from components.config import Config
-    from components.contract import parse_upload
+    from components.upload_parser import parse_upload
 
     uploads, _ = small_baseline
     parsed = [w for u in uploads for w in parse_upload(u.key, u.data, Config().data).windows]
@@ -78,3 +78,132 @@ def test_unlabelled_new_data_is_valid(local_store, config, windows):
     validate_new_windows(local_store, config, "ds-1", windows)
     unlabelled = dataclasses.replace(windows, labels=np.full(len(windows), "", dtype=str))
     assert not validate_new_windows(local_store, config, "ds-2", unlabelled).anomalies
+
+
+def _with_anomalies(windows: WindowSet) -> WindowSet:
+    """A label outside the contract's classes, a gyroscope value beyond its +-2000 deg/s, some unlabelled."""
+    labels = windows.labels.astype("<U8")
+    labels[::7], labels[3::11] = "jump", ""
+    x = windows.x.copy()
+    x[5, 10, 3] = 2500.0  # gx
+    return dataclasses.replace(windows, labels=labels, x=x)
+
+
+def _summary(stats_pb: bytes) -> dict:
+    """What both paths must agree on: per feature its counts, mean, std, min and max; the label histogram."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    dataset = statistics_pb2.DatasetFeatureStatisticsList.FromString(stats_pb).datasets[0]
+    out = {"examples": dataset.num_examples}
+    for f in dataset.features:
+        if f.HasField("num_stats"):
+            s = f.num_stats
+            out[f.path.step[0]] = (s.common_stats.num_non_missing, s.common_stats.num_missing, s.mean, s.std_dev,
+                                   s.min, s.max)
+        else:
+            s = f.string_stats
+            out[f.path.step[0]] = (s.common_stats.num_non_missing, s.common_stats.num_missing,
+                                   sorted((b.label, b.sample_count) for b in s.rank_histogram.buckets))
+    return out
+
+
+def test_in_memory_and_beam_give_the_same_statistics_and_anomalies(tmp_path, config, windows, monkeypatch):
+    import tensorflow_data_validation as tfdv
+
+    from components.store import LocalStore
+    from components.validate_schema import statistics
+
+    monkeypatch.setattr(statistics, "BATCH_SAMPLES", 500)  # several record batches: their accumulators merge
+    new = _with_anomalies(windows)
+    beam = dataclasses.replace(config, validation=dataclasses.replace(config.validation, in_memory_max_samples=0))
+    stores = {"in memory": LocalStore(tmp_path / "a"), "beam": LocalStore(tmp_path / "b")}
+    validate_new_windows(stores["in memory"], config, "ds-1", windows)  # infers schema 0001
+    push_schema(stores["beam"], stores["in memory"].get_bytes("schemas/0001/schema.pbtxt").decode(), "same")
+    reports = {"in memory": validate_new_windows(stores["in memory"], config, "ds-2", new),
+               "beam": validate_new_windows(stores["beam"], beam, "ds-2", new)}
+    summaries = {path: _summary(store.get_bytes("validation/ds-2/schema-0001.stats.pb"))
+                 for path, store in stores.items()}
+    # The pandas frame the step used before: stored schemas were inferred from statistics of this shape.
+    frame = tfdv.generate_statistics_from_dataframe(new.sample_frame(config.data.channel_names))
+    summaries["frame"] = _summary(frame.SerializeToString())
+
+    kinds = {(a.feature, a.kind) for a in reports["in memory"].anomalies}
+    assert {("label", "ENUM_TYPE_UNEXPECTED_STRING_VALUES"), ("gx", "FLOAT_TYPE_BIG_FLOAT")} <= kinds
+    assert reports["beam"].anomalies == reports["in memory"].anomalies
+    reference = summaries["in memory"]
+    assert reference["examples"] == len(new) * 50 and reference["label"][1] == (new.labels == "").sum() * 50
+    assert ("jump", (new.labels == "jump").sum() * 50) in reference["label"][2] and reference["gx"][5] == 2500.0
+    for path in ("beam", "frame"):
+        assert summaries[path].keys() == reference.keys()
+        assert summaries[path]["label"] == reference["label"]
+        for name in config.data.channel_names:
+            assert summaries[path][name] == pytest.approx(reference[name], rel=1e-9, abs=1e-12), (path, name)
+
+
+def test_the_size_picks_the_path(config, windows, monkeypatch):
+    from components.validate_schema import statistics
+
+    monkeypatch.setattr(statistics, "statistics_beam", lambda *args: "beam")
+    monkeypatch.setattr(statistics, "statistics_in_memory", lambda *args: "in memory")
+    samples = len(windows) * 50
+    for limit, path in ((samples, "in memory"), (samples - 1, "beam"), (0, "beam")):
+        limited = dataclasses.replace(config, validation=ValidationConfig(in_memory_max_samples=limit))
+        assert statistics.statistics(windows, limited) == path
+
+
+@pytest.mark.parametrize("options, phrase", [
+    (("direct_num_wrokers=2",), "unknown Beam option(s) ['direct_num_wrokers']"),
+    (("direct_running_mode=fast",), "argument --direct_running_mode: invalid choice: 'fast'"),
+    (("direct_num_workers=two",), "argument --direct_num_workers: invalid int value: 'two'"),
+])
+def test_options_beam_rejects_are_config_errors_before_any_work(local_store, config, windows, options, phrase):
+    from components.config import ConfigError
+
+    bad = dataclasses.replace(config, validation=ValidationConfig(beam_options=options))
+    with pytest.raises(ConfigError, match="validation.beam_options") as error:
+        validate_new_windows(local_store, bad, "ds-1", windows)  # a small set: the in-memory path checks them too
+    assert phrase in str(error.value) and schema_versions(local_store) == []
+
+
+@pytest.mark.parametrize("text, phrase", [
+    ("validation:\n  beam_options: [--runner=FlinkRunner]\n", "validation.beam_options items are 'name=value'"),
+    ("validation:\n  beam_options: [runner=A, runner=B]\n", "validation.beam_options names ['runner'] more than once"),
+    ("validation:\n  beam_options: runner=FlinkRunner\n", "config.yaml.validation.beam_options: expected a list"),
+    ("validation:\n  in_memory_max_samples: -1\n", "validation.in_memory_max_samples must be >= 0"),
+])
+def test_validation_settings_of_the_wrong_shape_fail_naming_the_field(tmp_path, text, phrase):
+    from components.config import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert phrase in str(error.value) and "config.yaml" in str(error.value)
+
+
+# The cluster settings the README documents (Flink's and Spark's job servers, Dataflow), as Beam parses them.
+CLUSTER_OPTIONS = {
+    "flink": ("runner=PortableRunner", "job_endpoint=beam-flink-jobserver.tinymlops:8099",
+              "artifact_endpoint=beam-flink-jobserver.tinymlops:8098", "environment_type=EXTERNAL",
+              "environment_config=localhost:50000", "parallelism=8", "temp_location=s3://tinymlops-beam/tmp",
+              "s3_endpoint_url=http://minio-service.kubeflow:9000"),
+    "spark": ("runner=PortableRunner", "job_endpoint=beam-spark-jobserver.tinymlops:8099",
+              "artifact_endpoint=beam-spark-jobserver.tinymlops:8098", "environment_type=EXTERNAL",
+              "environment_config=localhost:50000", "temp_location=s3://tinymlops-beam/tmp",
+              "s3_endpoint_url=http://minio-service.kubeflow:9000"),
+    "dataflow": ("runner=DataflowRunner", "project=MY_PROJECT", "region=europe-west1",
+                 "temp_location=gs://MY_BUCKET/tinymlops-beam",
+                 "sdk_container_image=europe-west1-docker.pkg.dev/MY_PROJECT/tinymlops/runtime:TAG"),
+}
+
+
+def test_the_default_and_the_documented_beam_options_parse(config):
+    from components.config import Config
+    from components.validate_schema.statistics import pipeline_options
+
+    options = pipeline_options(config.validation.beam_options).get_all_options()
+    assert (options["direct_num_workers"], options["direct_running_mode"]) == (2, "multi_processing")
+    for items in CLUSTER_OPTIONS.values():
+        Config.from_dict({"validation": {"beam_options": list(items)}})  # the loader's shape check
+        parsed = pipeline_options(items).get_all_options()
+        assert all(str(parsed[item.split("=", 1)[0]]) == item.split("=", 1)[1] for item in items)

@@ -10,8 +10,8 @@ from components.detect_drift.core import (
     evidently_report,
     tfdv_drift,
 )
-from components.detect_drift.data_drift import DataDriftResult, detect_data_drift
-from components.detect_drift.features import (
+from components.detect_drift.data_drift import DataDriftResult, data_drift_from_features, detect_data_drift
+from components.window_features import (
     drift_feature_names,
     drift_features,
     feature_frame,
@@ -21,7 +21,7 @@ from components.detect_drift.features import (
 
 __all__ = [
     "INSUFFICIENT", "ConceptDriftResult", "DataDriftResult", "DriftConfig", "decide", "detect_concept_drift",
-    "detect_data_drift",
+    "data_drift_from_features", "detect_data_drift",
     "drift_feature_names", "drift_features", "evidently_default_drift", "evidently_report", "feature_frame",
     "feature_names", "tfdv_drift",
     "window_features",

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -96,25 +94,9 @@ def _breakdown(keys: np.ndarray, correct: np.ndarray, expected: float, alpha: fl
 def _predict(model, groups, x: np.ndarray) -> np.ndarray:
     if callable(model):  # e.g. a float Keras model wrapped as x -> scores
         return np.asarray(model(x)).argmax(1)
-    return _int8_scores(model, groups, x).argmax(1)
+    from components.detect_drift.scoring import ProductionModel
 
-
-def _int8_scores(tflite: bytes, groups, x: np.ndarray, min_per_thread: int = 2000) -> np.ndarray:
-    """Int8Model(tflite, groups).run_reference(x), the same scores, with one interpreter per core.
-
-    TFLite releases the GIL while a model runs, and windows are scored one at a time and independently, so
-    contiguous slices scored in threads and concatenated give exactly the single-interpreter result.
-    """
-    from components.int8_model import Int8Model
-
-    workers = max(1, min(os.cpu_count() or 1, 4, len(x) // max(min_per_thread, 1)))
-    if workers == 1:
-        return Int8Model(tflite, groups).run_reference(x)
-    bounds = np.linspace(0, len(x), workers + 1).astype(int)
-    models = [Int8Model(tflite, groups) for _ in range(workers)]
-    with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(lambda i: models[i].run_reference(x[bounds[i]:bounds[i + 1]]), range(workers)))
-    return np.concatenate(parts)
+    return ProductionModel(model, groups).scores(x).argmax(1)
 
 
 def detect_concept_drift(model_tflite, groups, new_x: np.ndarray, new_y: np.ndarray, new_devices: np.ndarray,
@@ -132,7 +114,18 @@ def detect_concept_drift(model_tflite, groups, new_x: np.ndarray, new_y: np.ndar
     """
     new_y = np.asarray(new_y)
     keep = new_y >= 0
-    x, y, devices = np.asarray(new_x)[keep], new_y[keep], np.asarray(new_devices, dtype=str)[keep]
+    x = np.asarray(new_x)[keep]
+    predicted = _predict(model_tflite, groups, x) if len(x) else np.zeros(0, dtype=np.int64)
+    return concept_drift_from_predictions(predicted, new_y[keep], np.asarray(new_devices, dtype=str)[keep],
+                                          holdout_accuracy, holdout_n, config, class_names)
+
+
+def concept_drift_from_predictions(predicted: np.ndarray, y: np.ndarray, devices: np.ndarray,
+                                   holdout_accuracy: float, holdout_n: int, config: DriftConfig = DriftConfig(),
+                                   class_names: tuple[str, ...] | None = None) -> ConceptDriftResult:
+    """detect_concept_drift's test on the labelled windows' predicted classes (`predicted`, labels `y`, both
+    class indices) when the model has already scored them."""
+    y, devices = np.asarray(y), np.asarray(devices, dtype=str)
     expected = holdout_accuracy - config.accuracy_margin
     method = "one-sided device-clustered accuracy test vs holdout - margin"
     if not len(y):
@@ -140,7 +133,7 @@ def detect_concept_drift(model_tflite, groups, new_x: np.ndarray, new_y: np.ndar
                                   config.accuracy_margin, float("nan"), 1.0, config.alpha_concept, 1.0, 1.0, {}, {},
                                   [], [],
                                   note="no labelled windows")
-    correct = (_predict(model_tflite, groups, x) == y).astype(float)
+    correct = (np.asarray(predicted) == y).astype(float)
     n, acc = len(y), float(correct.mean())
     ids, inverse = np.unique(devices, return_inverse=True)
     n_d = np.bincount(inverse, minlength=len(ids)).astype(float)

@@ -38,13 +38,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from components.config import DataConfig, DriftConfig
-from components.detect_drift.features import drift_feature_names, drift_features, sensor_features
+from components.detect_drift.features import sensor_features
 from components.detect_drift.kinds import KindEvidence, class_mix_shift, name_kinds, saturation
 from components.detect_drift.permutation import (
     TIE,
     Between,
     between_test,
-    centre_within,
+    centred_device_means,
     critical,
     device_means,
     maxt_adjusted,
@@ -54,6 +54,7 @@ from components.detect_drift.permutation import (
 )
 from components.detect_drift.results import jsonable
 from components.detect_drift.sensitivity import smallest_changes
+from components.window_features import drift_feature_names, drift_features
 
 
 @dataclass
@@ -114,20 +115,42 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
     `ref_x`/`new_x`: raw windows [N, T, C] in the configured channels (`data`, default DataConfig()).
     `*_classes`: each window's class (the production model's prediction, or a label), None for one class.
     `*_order`: each window's time (e.g. its first timestamp), None for array order. Deterministic for a given
-    `config.seed`.
+    `config.seed`. The features are taken in float32, as ingest stores them (dataset_features.py), so the
+    answer is the one `data_drift_from_features` gives on the stored features of the same windows.
     """
     data = data or DataConfig()
+    ref_f, new_f = (drift_features(x, data).astype(np.float32) for x in (ref_x, new_x))
+    return data_drift_from_features(ref_f, ref_devices, new_f, new_devices,
+                                    saturation(ref_x, ref_devices, new_x, new_devices, data), config, data,
+                                    ref_classes=ref_classes, new_classes=new_classes, ref_order=ref_order,
+                                    new_order=new_order)
+
+
+def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: np.ndarray,
+                             new_devices: np.ndarray, peaks: dict, config: DriftConfig = DriftConfig(),
+                             data: DataConfig | None = None, *, ref_classes: np.ndarray | None = None,
+                             new_classes: np.ndarray | None = None, ref_order: np.ndarray | None = None,
+                             new_order: np.ndarray | None = None) -> DataDriftResult:
+    """detect_data_drift on the windows' drift features (`*_f` [N, K], drift_feature_names order) and their
+    devices' saturation (kinds.saturation's dict: what a clipped sensor is named from)."""
+    data = data or DataConfig()
     names = drift_feature_names(data)
-    ref_f, new_f = drift_features(ref_x, data), drift_features(new_x, data)
+    # Kept as given (float32 as stored: half the memory of float64). Every sum below is taken in float64
+    # (bincount weights, float32 - float64), so the answer is the one float64 copies of them would give.
+    ref_f, new_f = np.asarray(ref_f), np.asarray(new_f)
     ref_devices, new_devices = np.asarray(ref_devices, dtype=str), np.asarray(new_devices, dtype=str)
     ref_classes = np.full(len(ref_f), "", dtype=object) if ref_classes is None else np.asarray(ref_classes, str)
     new_classes = np.full(len(new_f), "", dtype=object) if new_classes is None else np.asarray(new_classes, str)
     ref_order = np.arange(len(ref_f)) if ref_order is None else np.asarray(ref_order, dtype=float)
     new_order = np.arange(len(new_f)) if new_order is None else np.asarray(new_order, dtype=float)
     rng = np.random.default_rng(config.seed)
-    both = np.concatenate([ref_f, new_f])
-    spread = both.max(0) - both.min(0) if len(both) else np.zeros(len(names))
-    testable = spread > 1e-9 * (np.abs(both).max(0) + 1e-12) if len(both) else np.zeros(len(names), bool)
+    sides = [f for f in (ref_f, new_f) if len(f)]
+    if sides:  # over both sides' windows, without a copy of them
+        high, low = (np.max([f.max(0) for f in sides], axis=0).astype(np.float64),
+                     np.min([f.min(0) for f in sides], axis=0).astype(np.float64))
+        testable = high - low > 1e-9 * (np.maximum(np.abs(high), np.abs(low)) + 1e-12)
+    else:
+        testable = np.zeros(len(names), bool)
     paired_ids = sorted(set(ref_devices) & set(new_devices))
     new_only = ~np.isin(new_devices, paired_ids)
     base = dict(method="paired within-device block permutation (per device, fleet, saturation per device), "
@@ -159,11 +182,11 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
     ref_ids = sorted(set(ref_devices))
     if new_only_ids and ref_ids:
         classes = np.concatenate([ref_classes, new_classes[new_only]]).astype(str)
-        centred = centre_within(np.concatenate([ref_f, new_f[new_only]]), classes)
-        _, ref_means = device_means(centred[:len(ref_f)], ref_devices)
-        _, new_means = device_means(centred[len(ref_f):], new_devices[new_only])
+        only_f = new_f if new_only.all() else new_f[new_only]
+        ref_means, new_means = centred_device_means([(ref_f, ref_devices), (only_f, new_devices[new_only])],
+                                                    classes)
         _, ref_raw = device_means(ref_f, ref_devices)
-        _, new_raw = device_means(new_f[new_only], new_devices[new_only])
+        _, new_raw = device_means(only_f, new_devices[new_only])
         between = Between(ref_means, new_means, ref_raw.mean(0), new_raw.mean(0))
 
     # Which families can reach their share of alpha at all
@@ -277,7 +300,6 @@ def detect_data_drift(ref_x: np.ndarray, ref_devices: np.ndarray, new_x: np.ndar
 
     strongest_first = np.argsort(-np.nan_to_num(np.abs(effect), nan=np.inf))
     drifted = [names[j] for j in strongest_first if adjusted[j] < config.alpha_data]
-    peaks = saturation(ref_x, ref_devices, new_x, new_devices, data)
     kinds = name_kinds(evidence, names, data, peaks)
     sensitivity = smallest_changes(paired, between, chosen_names, fleet_critical, device_critical, standard, names,
                                    data, config, rng)

@@ -47,15 +47,43 @@ class KindEvidence:
 
 def saturation(ref_x, ref_devices, new_x, new_devices, data: DataConfig) -> dict:
     """Per side and device: each channel's peak |reading| and the share of samples at it (within 1e-6)."""
+    from components.window_features import channel_peaks
+
     out = {}
     for side, x, devices in (("ref", ref_x, ref_devices), ("new", new_x, new_devices)):
-        x, devices = np.abs(np.asarray(x, dtype=np.float64)), np.asarray(devices, dtype=str)
-        for device in np.unique(devices):
-            values = x[devices == device].reshape(-1, x.shape[2])
-            peak = values.max(0)
-            share = (values >= peak - 1e-6 * np.maximum(peak, 1.0)).mean(0)
-            out[(side, str(device))] = (peak, share)
+        count = SaturationCount(devices, channel_peaks(x), np.asarray(x).shape[1])
+        count.add(np.arange(len(devices)), np.asarray(x))
+        out.update(count.result(side))
     return out
+
+
+class SaturationCount:
+    """`saturation` for one side, counted a few windows at a time: the raw samples need not be in memory at once.
+
+    A device's peak is the largest of its windows' channel peaks (window_features.channel_peaks, stored with the
+    features), so only its windows that reach the peak have samples to count; the shares are those `saturation`
+    computes from all the samples at once.
+    """
+
+    def __init__(self, devices: np.ndarray, peaks: np.ndarray, window_length: int):
+        self.names, self.codes = np.unique(np.asarray(devices, dtype=str), return_inverse=True)
+        self.peak = np.full((len(self.names), peaks.shape[1]), -np.inf)
+        np.maximum.at(self.peak, self.codes, np.asarray(peaks, dtype=np.float64))
+        self.threshold = self.peak - 1e-6 * np.maximum(self.peak, 1.0)
+        self.reaching = (np.asarray(peaks, dtype=np.float64) >= self.threshold[self.codes]).any(axis=1)
+        self.at_peak = np.zeros(self.peak.shape)
+        self.samples = np.bincount(self.codes, minlength=len(self.names)) * window_length
+
+    def add(self, positions: np.ndarray, x: np.ndarray) -> None:
+        """Count the samples at the peak in windows `x` [n, T, C], the windows at `positions` of the devices."""
+        keep = self.reaching[positions]
+        codes = self.codes[positions[keep]]
+        at = (np.abs(np.asarray(x[keep], dtype=np.float64)) >= self.threshold[codes][:, None, :]).sum(axis=1)
+        np.add.at(self.at_peak, codes, at)
+
+    def result(self, side: str) -> dict:
+        share = self.at_peak / np.maximum(self.samples, 1)[:, None]
+        return {(side, str(d)): (self.peak[i], share[i]) for i, d in enumerate(self.names)}
 
 
 def _clipped(e: KindEvidence, peaks: dict, channel: int, all_ref: list[str]) -> tuple[float, float] | None:

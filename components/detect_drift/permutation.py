@@ -61,6 +61,24 @@ def centre_within(features: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return features - means[codes]
 
 
+def centred_device_means(parts: list[tuple[np.ndarray, np.ndarray]], keys: np.ndarray) -> list[np.ndarray]:
+    """[device_means(part of centre_within(the parts' windows stacked, keys), its devices)[1] for each part]:
+    the same values, computed a feature at a time, so the centred windows are never held all at once."""
+    codes, distinct = pd.factorize(keys)
+    counts = np.bincount(codes)
+    groups = [pd.factorize(np.asarray(devices, dtype=str), sort=True)[0] for _, devices in parts]
+    bounds = np.cumsum([0, *(len(f) for f, _ in parts)])
+    k = parts[0][0].shape[1]
+    out = [np.empty((int(g.max()) + 1 if len(g) else 0, k)) for g in groups]
+    for j in range(k):
+        column = np.concatenate([f[:, j] for f, _ in parts])
+        centred = column - (np.bincount(codes, weights=column, minlength=len(distinct)) / counts)[codes]
+        for i, g in enumerate(groups):
+            out[i][:, j] = (np.bincount(g, weights=centred[bounds[i]:bounds[i + 1]], minlength=len(out[i]))
+                            / np.bincount(g, minlength=len(out[i])))
+    return out
+
+
 def paired_structure(features: np.ndarray, devices: np.ndarray, side: np.ndarray, classes: np.ndarray,
                       order: np.ndarray, max_blocks: int) -> Paired | None:
     """Devices on both sides, their windows centred within (device, class) where the class is on both sides,
@@ -248,12 +266,15 @@ def between_test(b: Between, testable: np.ndarray, config: DriftConfig, rng: np.
     observed = np.zeros((1, n_ref + n_new))
     observed[0, n_ref:] = 1.0
     perms = device_relabellings(b, rng, config.permutations)
-    t_obs = np.where(testable, np.abs(b.t(observed))[0], 0.0)
-    t_perm = np.where(testable, np.abs(b.t(np.concatenate([observed, perms]))), 0.0)  # incl. the observed
+    t_signed = b.t(np.concatenate([observed, perms]))  # incl. the observed, first
+    t_perm = np.where(testable, np.abs(t_signed), 0.0)
+    # The observed t is the first row of the same product, not a product of its own: BLAS may add in another
+    # order for another shape, and a large t then misses itself by more than TIE (a p-value of 0).
+    t_obs = t_perm[0]
     raw = (t_perm >= t_obs - TIE).mean(0)
     order = np.argsort(-t_obs)
     successive_max = np.maximum.accumulate(t_perm[:, order][:, ::-1], axis=1)[:, ::-1]
     adjusted_sorted = np.maximum.accumulate((successive_max >= t_obs[order] - TIE).mean(0))
     adjusted = np.empty_like(adjusted_sorted)
     adjusted[order] = adjusted_sorted
-    return b.t(observed)[0], adjusted, raw, t_perm[1:].max(1)
+    return t_signed[0], adjusted, raw, t_perm[1:].max(1)

@@ -17,44 +17,37 @@ this decision's point, which its monitor records once it has acted on it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from components import registry
-from components.config import Config
-from components.datasets import WindowSet, latest_version, lineage_versions, read_lineage, read_versions
-from components.detect_drift.core import (
-    ConceptDriftResult,
-    _int8_scores,
-    decide,
-    detect_concept_drift,
-    evidently_report,
-    tfdv_drift,
-)
-from components.detect_drift.data_drift import detect_data_drift
-from components.detect_drift.features import feature_frame
+from components.config import Config, DataConfig
+from components.datasets import WindowSet, latest_version, lineage_versions, read_versions
+from components.detect_drift.core import ConceptDriftResult, decide, evidently_report, tfdv_drift
+from components.detect_drift.measure import measure
 from components.detect_drift.results import jsonable
-from components.features import input_groups, label_indices
 from components.store import Store, put_json
+from components.window_table import WindowTable, read_tables
 
 PREFIX = "drift/"
 
 
 @dataclass
 class DriftInputs:
-    """What one detect-drift run compares; loaded from the store by `load_drift_inputs`."""
+    """What one detect-drift run compares; loaded from the store by `load_monitor_inputs` (tables: what the
+    monitor reads) or `load_drift_inputs` (the windows whole: what the relabel queue needs)."""
 
     dataset_version: str | None  # the latest lineage's head: names the data compared
     production: str | None  # the model in production, if any
     tflite: bytes | None
     holdout_accuracy: float
     holdout_windows: int
-    reference: WindowSet | None
-    new: WindowSet | None
+    reference: WindowSet | WindowTable | None
+    new: WindowSet | WindowTable | None
     # "device_id/window_id" of reference windows whose label an import changed since the model was trained
     relabelled_keys: frozenset[str] = frozenset()
     labelled_windows: int = 0  # with no model in production: labelled windows there are to train on
@@ -70,24 +63,39 @@ class DriftInputs:
 
 
 def load_drift_inputs(store: Store, dataset_version: str | None = None) -> DriftInputs:
+    """The inputs with the windows whole (WindowSet, samples in memory)."""
+    return _load(store, dataset_version, lambda versions, split_by=None: read_versions(store, versions, split_by))
+
+
+def load_monitor_inputs(store: Store, dataset_version: str | None = None,
+                        data: DataConfig = DataConfig()) -> DriftInputs:
+    """The inputs as the monitor reads them (WindowTable): every window's identity, label and time from the
+    versions' features files; features and raw samples later, for the rows the decision uses."""
+    return _load(store, dataset_version, lambda versions, split_by=None: read_tables(store, versions, data,
+                                                                                      split_by))
+
+
+def _load(store: Store, dataset_version: str | None, read: Callable) -> DriftInputs:
+    """`read(versions, split_by=None)` combines versions as datasets.read_versions does."""
     dataset_version = dataset_version or latest_version(store)
     production = registry.production(store)
     if not dataset_version or not production:
-        labelled = int((read_lineage(store, dataset_version).labels != "").sum()) if dataset_version else 0
+        labelled = (int((read(lineage_versions(store, dataset_version))[0].labels != "").sum())
+                    if dataset_version else 0)
         return DriftInputs(dataset_version, production, None, float("nan"), 0, None, None, labelled_windows=labelled)
     record = registry.read_model(store, production)
-    reference = read_lineage(store, record["dataset_version"])
     trained = lineage_versions(store, record["dataset_version"])
+    reference = read(trained)[0]
     lineage = lineage_versions(store, dataset_version)
     if lineage[:len(trained)] == trained:
         # Every window of the training lineage's versions is in the reference, so only the later versions can
         # hold new windows, or new labels of trained windows (a labels version copies them): read only those,
-        # streamed, split into windows the model never saw and copies of trained ones.
+        # split into windows the model never saw and copies of trained ones.
         later = lineage[len(trained):]
-        new, copies = (read_versions(store, later, split_by=reference) if later
+        new, copies = (read(later, split_by=reference) if later
                        else [reference.select(np.zeros(len(reference), dtype=bool))] * 2)
     else:  # the model was trained on data that is not an ancestor of this version: compare whole lineages
-        new, copies = read_versions(store, lineage, split_by=reference)
+        new, copies = read(lineage, split_by=reference)
     trained_label = dict(zip(reference.keys().tolist(), reference.labels.tolist(), strict=True))
     relabelled = frozenset(k for k, label in zip(copies.keys().tolist(), copies.labels.tolist(), strict=True)
                            if trained_label[k] != label)
@@ -104,52 +112,13 @@ class DriftReport:
     summary_md: str
 
 
-def _sample(n: int, limit: int, seed: int) -> np.ndarray:
-    if n <= limit:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
-
-
-def per_device_sample(devices: np.ndarray, order: np.ndarray, limit: int) -> np.ndarray:
-    """Indices of at most `limit` windows per device, evenly spread over its time order (all when fewer)."""
-    frame = pd.DataFrame({"device": np.asarray(devices, dtype=str), "order": np.asarray(order, dtype=float)})
-    frame["rank"] = frame.groupby("device")["order"].rank(method="first") - 1
-    count = frame.groupby("device")["order"].transform("size")
-    step = np.maximum(count / limit, 1.0)
-    keep = np.floor(frame["rank"] / step) != np.floor((frame["rank"] - 1) / step)
-    return np.flatnonzero(keep.to_numpy())
-
-
-def prediction_drift(tflite: bytes, config: Config, ref_x: np.ndarray, new_x: np.ndarray) -> dict:
-    """The production model's predicted classes and confidence on reference vs new windows (evidence)."""
-    from scipy import stats
-
-    from components.int8_model import Int8Model
-
-    model = Int8Model(tflite, input_groups(config.data))
-    ref_scores, new_scores = model.dequantize(model.run_reference(ref_x)), model.dequantize(model.run_reference(new_x))
-    names = config.data.class_names
-    k = len(names)
-    ref_counts = np.bincount(ref_scores.argmax(1), minlength=k)
-    new_counts = np.bincount(new_scores.argmax(1), minlength=k)
-    table = np.array([ref_counts, new_counts])
-    table = table[:, table.sum(0) > 0]
-    chi2_p = float(stats.chi2_contingency(table).pvalue) if table.shape[1] > 1 else 1.0
-    ref_conf, new_conf = ref_scores.max(1), new_scores.max(1)
-    return {"method": "window-level (evidence only): chi-square of predicted-class counts, Mann-Whitney U of "
-                      "confidence",
-            "reference_windows": len(ref_x), "new_windows": len(new_x),
-            "reference_class_share": dict(zip(names, (ref_counts / max(len(ref_x), 1)).tolist(), strict=True)),
-            "new_class_share": dict(zip(names, (new_counts / max(len(new_x), 1)).tolist(), strict=True)),
-            "class_share_p_value": chi2_p,
-            "reference_mean_confidence": float(ref_conf.mean()), "new_mean_confidence": float(new_conf.mean()),
-            "confidence_p_value": float(stats.mannwhitneyu(ref_conf, new_conf).pvalue),
-            "reference_scores": ref_scores, "new_scores": new_scores}  # popped by the caller
-
-
 def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> DriftReport:
     """Decide none / data / concept / data+concept / insufficient data for `inputs`; write evidently's HTML to
-    `html_path`."""
+    `html_path`.
+
+    The windows are measured first (measure.py: the model's scores, the data-drift and concept-drift tests,
+    prediction drift), then the evidence reports run on a sample of their features.
+    """
     base = {"dataset_version": inputs.dataset_version, "production_model": inputs.production,
             "data_key": inputs.data_key, "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "relabelled_windows": inputs.relabelled, "labelled_windows": inputs.labelled_windows}
@@ -160,39 +129,18 @@ def detect_drift(inputs: DriftInputs, config: Config, html_path: str | Path) -> 
         kind, evidence = decide(None, None, {**base, "note": note, "new_windows": 0})
         Path(html_path).write_text(f"<html><body><p>{note}</p></body></html>")
         return DriftReport(kind, evidence, f"# Drift: {kind}\n\n{note}\n")
-    drift, data = config.drift, config.data
-    ref, new = inputs.reference, inputs.new
-    # The data-drift test on at most max_windows_per_device windows per device and side, each window in the
-    # class the production model predicts (the signal's class: neither a new class mix nor a stale label
-    # moves it), in time order.
-    ref_d = per_device_sample(ref.device_ids, ref.t_ms[:, 0], drift.max_windows_per_device)
-    new_d = per_device_sample(new.device_ids, new.t_ms[:, 0], drift.max_windows_per_device)
-    names = np.array(data.class_names)
-    groups = input_groups(data)
-    ref_class = names[_int8_scores(inputs.tflite, groups, ref.x[ref_d]).argmax(1)]
-    new_class = names[_int8_scores(inputs.tflite, groups, new.x[new_d]).argmax(1)]
-    data_result = detect_data_drift(ref.x[ref_d], ref.device_ids[ref_d], new.x[new_d], new.device_ids[new_d],
-                                    drift, data, ref_classes=ref_class, new_classes=new_class,
-                                    ref_order=ref.t_ms[ref_d, 0], new_order=new.t_ms[new_d, 0])
-    y_new = label_indices(new.labels, data.class_names)
-    concept = detect_concept_drift(inputs.tflite, groups, new.x, y_new, new.device_ids,
-                                   inputs.holdout_accuracy, inputs.holdout_windows, drift, data.class_names)
-    ref_i = _sample(len(ref), drift.prediction_sample, drift.seed)
-    new_i = _sample(len(new), drift.prediction_sample, drift.seed + 1)
-    predictions = prediction_drift(inputs.tflite, config, ref.x[ref_i], new.x[new_i])
-    ref_scores, new_scores = predictions.pop("reference_scores"), predictions.pop("new_scores")
-    ref_e = _sample(len(ref_i), drift.evidence_sample, drift.seed + 2)  # positions within the samples
-    new_e = _sample(len(new_i), drift.evidence_sample, drift.seed + 3)
-    ref_frame, new_frame = feature_frame(ref.x[ref_i[ref_e]], data), feature_frame(new.x[new_i[new_e]], data)
-    evidently = evidently_report(ref_frame, new_frame, str(html_path))
+    tables = [x if isinstance(x, WindowTable) else WindowTable.from_windows(x, config.data)
+              for x in (inputs.reference, inputs.new)]
+    m = measure(*tables, inputs.tflite, inputs.holdout_accuracy, inputs.holdout_windows, config)
+    evidently = evidently_report(m.ref_frame, m.new_frame, str(html_path))
     # The predicted class is the categorical feature here (L-infinity): a shift in what the model says.
-    tfdv = tfdv_drift(ref_frame.assign(predicted_class=names[ref_scores[ref_e].argmax(1)]),
-                      new_frame.assign(predicted_class=names[new_scores[new_e].argmax(1)]), drift)
-    kind, evidence = decide(data_result, concept if concept.windows else None, {
-        **base, "new_windows": len(new), "new_labelled_windows": int((y_new >= 0).sum()),
-        "new_devices": len(set(new.device_ids)), "prediction_drift": predictions, "tfdv": tfdv,
+    predicted = {} if m.ref_predicted is None else {"predicted_class": (m.ref_predicted, m.new_predicted)}
+    tfdv = tfdv_drift(m.ref_frame.assign(**{k: v[0] for k, v in predicted.items()}),
+                      m.new_frame.assign(**{k: v[1] for k, v in predicted.items()}), config.drift)
+    kind, evidence = decide(m.data, m.concept if m.concept.windows else None, {
+        **base, **m.counts, "prediction_drift": m.predictions, "tfdv": tfdv,
         "evidently": {k: v for k, v in evidently.items() if k != "html"}})
-    return DriftReport(kind, evidence, summary_markdown(evidence, concept))
+    return DriftReport(kind, evidence, summary_markdown(evidence, m.concept))
 
 
 def summary_markdown(e: dict, concept: ConceptDriftResult | None) -> str:
@@ -211,9 +159,15 @@ def summary_markdown(e: dict, concept: ConceptDriftResult | None) -> str:
             lines.append(f"  - devices worse: {', '.join(concept.worse_devices)}")
     else:
         lines.append("- **Concept drift: not tested** (no newly labelled windows)")
+    if "unscored_windows" in e:
+        u = e["unscored_windows"]
+        lines.append(f"- Not scored by the model (features-only versions: no samples stored): "
+                     f"{u['data_drift_sample']} windows of the data-drift sample (tested without class strata), "
+                     f"{u['labelled']} labelled windows (left out of the concept-drift test)")
     p = e["prediction_drift"]
     lines.append(f"- Prediction drift (evidence): mean confidence {p['reference_mean_confidence']:.2f} -> "
-                 f"{p['new_mean_confidence']:.2f}; predicted-class shares p = {p['class_share_p_value']:.2g}")
+                 f"{p['new_mean_confidence']:.2f}; predicted-class shares p = {p['class_share_p_value']:.2g}"
+                 if "note" not in p else f"- Prediction drift (evidence): not measured ({p['note']})")
     lines.append(f"- TFDV drift comparators (evidence): {len(e['tfdv']['drifted_features'])} features over "
                  f"threshold; evidently (evidence): {e['evidently']['drifted_share']:.0%} of features drifted")
     return "\n".join(lines) + "\n"
@@ -269,7 +223,7 @@ def write_performance_html(store: Store, report: DriftReport, html_path: str | P
 def run(store: Store, config: Config, dataset_version: str | None, report_html: str, summary_md: str,
         decision_json: str, performance_html: str) -> tuple[DriftReport, str]:
     """The component's work, by artifact path: decide, write the reports; return the report and decision.json's key."""
-    result = detect_drift(load_drift_inputs(store, dataset_version), config, report_html)
+    result = detect_drift(load_monitor_inputs(store, dataset_version, config.data), config, report_html)
     key = write_report(store, result, report_html)
     Path(summary_md).write_text(result.summary_md, encoding="utf-8")
     Path(decision_json).write_bytes(store.get_bytes(key))

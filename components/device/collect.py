@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from components.config import Config
-from components.contract import SAFE_DEVICE_ID, parse_upload
+from components.contract import SAFE_DEVICE_ID
 from components.device.protocol import (
     NAME,
     BoardError,
@@ -37,6 +37,7 @@ from components.device.protocol import (
 )
 from components.device.serial_link import LinkError, SerialLink, enter_mode
 from components.store import ObjectExists, Store
+from components.upload_parser import parse_upload
 
 UPLOAD_PREFIX = "incoming"
 

@@ -13,82 +13,129 @@ has it, so ingesting the same data twice adds nothing and loses nothing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
+
 from components.config import Config
-from components.contract import QuarantinedRow, Window, parse_upload
-from components.datasets import WindowSet, list_versions, new_version_id, read_manifest, read_windows, write_version
+from components.contract import QuarantinedRow
+from components.dataset_features import write_drift_features
+from components.datasets import WindowSet, list_versions, new_version_id, read_index, read_manifest, write_version
 from components.store import Store
+from components.upload_parser import ParsedUpload, parse_upload
+from components.window_index import WindowIndex, content_digests, window_keys
 
 INCOMING = "incoming/"
 
 
 @dataclass(frozen=True)
-class KnownWindow:
-    content_hash: str
-    where: str  # dataset version or upload that holds it
+class KnownWindows:
+    """The windows stored versions hold, newest version first: a key's content is the newest version's."""
+
+    indexes: list[tuple[str, WindowIndex]]  # (where: "dataset <version>", its index)
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """(content digest, where) of each key, b"" and "" where no version holds it."""
+        contents, where = np.full(len(keys), b"", dtype="S16"), [""] * len(keys)
+        open_ = np.ones(len(keys), dtype=bool)
+        for name, index in self.indexes:
+            if not open_.any():
+                break
+            at = np.full(len(keys), -1)
+            at[open_] = index.lookup(keys[open_])
+            for i in np.flatnonzero(at >= 0):
+                contents[i], where[i] = index.contents[at[i]], name
+            open_ &= at < 0
+        return contents, where
+
+
+@dataclass(frozen=True)
+class ReadUpload:
+    """One upload, parsed; its bytes are not kept."""
+
+    key: str
+    size: int
+    sha256: str
+    parsed: ParsedUpload
+
+
+def read_upload(key: str, data: bytes, config: Config) -> ReadUpload:
+    return ReadUpload(key, len(data), hashlib.sha256(data).hexdigest(), parse_upload(key, data, config.data))
 
 
 @dataclass
 class IngestBatch:
-    windows: list[Window] = field(default_factory=list)
+    windows: WindowSet
     quarantined: list[QuarantinedRow] = field(default_factory=list)
     uploads: list[dict] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def ingest_batch(uploads: list[tuple[str, bytes]], known: dict[tuple[str, str], KnownWindow],
-                 config: Config) -> IngestBatch:
-    """Parse uploads, drop duplicates of `known` windows (and of each other), count everything."""
-    batch = IngestBatch()
-    known = dict(known)
+def ingest_batch(uploads: Iterable[ReadUpload], known: KnownWindows, config: Config) -> IngestBatch:
+    """Drop the windows of `uploads` that `known` windows (or earlier uploads) hold already, count everything."""
     counts = dict.fromkeys(("files_read", "files_rejected", "rows_read", "rows_accepted",
                             "rows_quarantined", "windows_accepted", "windows_quarantined",
                             "windows_duplicate"), 0)
-    for source, data in uploads:
-        parsed = parse_upload(source, data, config.data)
-        accepted = []
-        for window in parsed.windows:
-            key = (window.device_id, window.window_id)
-            seen = known.get(key)
+    batch_seen: dict[bytes, tuple[bytes, str]] = {}  # key -> (content, source) of windows accepted in this batch
+    quarantined, records, parts = [], [], []
+    for upload in uploads:
+        parsed, source = upload.parsed, upload.key
+        keys, contents = window_keys(parsed.device_ids, parsed.window_ids), content_digests(parsed.hashes)
+        stored, where = known.find(keys)
+        accepted = np.zeros(len(parsed), dtype=bool)
+        rejected = list(parsed.quarantined)
+        for i in range(len(parsed)):
+            seen = (stored[i], where[i]) if where[i] else batch_seen.get(keys[i])
             if seen is None:
-                known[key] = KnownWindow(window.content_hash, source)
-                accepted.append(window)
+                batch_seen[keys[i]] = (contents[i], source)
+                accepted[i] = True
                 continue
-            if seen.content_hash == window.content_hash:
+            if seen[0] == contents[i]:
                 reason, counts["windows_duplicate"] = "exact duplicate", counts["windows_duplicate"] + 1
             else:
                 reason = "window_id already used with different content"
             counts["windows_quarantined"] += 1
-            parsed.quarantined.extend(_reject_window(parsed.source, window,
-                                                     f"{reason} of the window in {seen.where}"))
-        rejected_rows = len(parsed.quarantined)
-        accepted_rows = sum(len(w.t_ms) for w in accepted)
-        assert accepted_rows + rejected_rows == parsed.rows_read, source  # every row has one fate
+            rejected.extend(_reject_window(parsed, i, f"{reason} of the window in {seen[1]}"))
+        accepted_rows = int(accepted.sum()) * config.data.window_length
+        assert accepted_rows + len(rejected) == parsed.rows_read, source  # every row has one fate
         counts["files_read"] += 1
         counts["files_rejected"] += bool(parsed.file_error)
         counts["rows_read"] += parsed.rows_read
         counts["rows_accepted"] += accepted_rows
-        counts["rows_quarantined"] += rejected_rows
-        counts["windows_accepted"] += len(accepted)
+        counts["rows_quarantined"] += len(rejected)
+        counts["windows_accepted"] += int(accepted.sum())
         counts["windows_quarantined"] += parsed.windows_rejected
-        batch.windows.extend(accepted)
-        batch.quarantined.extend(parsed.quarantined)
-        batch.uploads.append({
-            "key": source, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        parts.append(_window_set(parsed, accepted))
+        quarantined.extend(rejected)
+        records.append({
+            "key": source, "sha256": upload.sha256, "bytes": upload.size,
             "rows_read": parsed.rows_read, "rows_accepted": accepted_rows,
-            "rows_quarantined": rejected_rows, "windows_accepted": len(accepted),
+            "rows_quarantined": len(rejected), "windows_accepted": int(accepted.sum()),
             "file_error": parsed.file_error,
         })
-    batch.counts = counts
-    return batch
+    empty = WindowSet.empty(config.data.window_length, len(config.data.channels))
+    return IngestBatch(WindowSet.concat([empty, *parts]), quarantined, records, counts)
 
 
-def _reject_window(source: str, window: Window, reason: str) -> list[QuarantinedRow]:
-    name = f"window {window.device_id}/{window.window_id}"
-    return [QuarantinedRow(source, line, "window", f"{source}:{line}: window: {name}: {reason}",
-                           raw, window.device_id, window.window_id) for line, raw in window.rows]
+def _window_set(parsed: ParsedUpload, keep: np.ndarray) -> WindowSet:
+    def kept(column: np.ndarray) -> np.ndarray:
+        return column if keep.all() else column[keep]  # no copy when every window is new
+
+    return WindowSet(x=kept(parsed.x), t_ms=kept(parsed.t_ms), labels=kept(parsed.labels),
+                     device_ids=kept(parsed.device_ids), window_ids=kept(parsed.window_ids),
+                     sources=np.full(int(keep.sum()), parsed.source, dtype=str),
+                     pred_labels=kept(parsed.pred_labels), pred_scores=kept(parsed.pred_scores).astype(np.float32),
+                     hashes=kept(parsed.hashes))
+
+
+def _reject_window(parsed: ParsedUpload, i: int, reason: str) -> list[QuarantinedRow]:
+    device_id, window_id = str(parsed.device_ids[i]), str(parsed.window_ids[i])
+    name = f"window {device_id}/{window_id}"
+    return [QuarantinedRow(parsed.source, line, "window", f"{parsed.source}:{line}: window: {name}: {reason}",
+                           raw, device_id, window_id) for line, raw in parsed.window_rows(i)]
 
 
 @dataclass
@@ -101,33 +148,43 @@ class IngestResult:
 
 
 def run_ingest(store: Store, config: Config, now: datetime | None = None) -> IngestResult:
-    """Ingest every upload under incoming/ that no earlier version recorded."""
+    """Ingest every upload under incoming/ that no earlier version recorded.
+
+    Reads the versions' manifests (which uploads they read) and indexes (which windows they hold), never
+    their windows, and fetches and parses the new uploads `store.max_concurrent_requests` at a time. Writes
+    the version's windows, index, drift features, quarantine and, last, its manifest."""
     versions = list_versions(store)
-    manifests = [read_manifest(store, v) for v in versions]
-    processed = {u["key"] for m in manifests for u in m["uploads"]}
-    new_keys = [k for k in store.list(INCOMING)
-                if k not in processed and not k.rsplit("/", 1)[-1].startswith(".")]
-    data_config = config.data
-    empty = WindowSet.empty(data_config.window_length, len(data_config.channels))
-    parent = versions[-1] if versions else None
-    if not new_keys:
-        return IngestResult(None, parent, empty, {"files_read": 0, "rows_read": 0,
-                            "rows_accepted": 0, "rows_quarantined": 0, "windows_accepted": 0}, [])
-    known = {}
-    for version in versions:
-        old = read_windows(store, version)
-        for device_id, window_id, content_hash in zip(old.device_ids, old.window_ids, old.hashes, strict=True):
-            known[(str(device_id), str(window_id))] = KnownWindow(str(content_hash), f"dataset {version}")
-    batch = ingest_batch([(k, store.get_bytes(k)) for k in new_keys], known, config)
-    windows = WindowSet.from_windows(batch.windows, data_config.window_length, len(data_config.channels))
+    pool = ThreadPoolExecutor(max_workers=config.store.max_concurrent_requests)
+    try:
+        manifests = list(pool.map(lambda v: read_manifest(store, v), versions))
+        processed = {u["key"] for m in manifests for u in m["uploads"]}
+        new_keys = [k for k in store.list(INCOMING)
+                    if k not in processed and not k.rsplit("/", 1)[-1].startswith(".")]
+        data_config = config.data
+        empty = WindowSet.empty(data_config.window_length, len(data_config.channels))
+        parent = versions[-1] if versions else None
+        if not new_keys:
+            return IngestResult(None, parent, empty, {"files_read": 0, "rows_read": 0,
+                                "rows_accepted": 0, "rows_quarantined": 0, "windows_accepted": 0}, [])
+        newest_first = versions[::-1]
+        indexes = pool.map(lambda v: read_index(store, v), newest_first)
+        known = KnownWindows([(f"dataset {v}", index) for v, index in zip(newest_first, indexes, strict=True)])
+
+        batch = ingest_batch(pool.map(lambda key: read_upload(key, store.get_bytes(key), config), new_keys),
+                             known, config)
+    finally:  # on an error or Ctrl-C, the uploads not started yet are dropped rather than read to the end
+        pool.shutdown(wait=True, cancel_futures=True)
     version = new_version_id(now)
-    write_version(store, version, windows, batch.quarantined, {
+    # The monitor reads these instead of the raw windows (components/dataset_features.py); the manifest, written
+    # last by write_version, makes the version visible with its features already there.
+    write_drift_features(store, version, batch.windows, config.data)
+    write_version(store, version, batch.windows, batch.quarantined, {
         "version": version, "parent": parent,
         "created_at": (now or datetime.now(UTC)).isoformat(),
         "config_fingerprint": config.fingerprint(), "data_config": config.to_dict()["data"],
         "counts": batch.counts, "uploads": batch.uploads,
     })
-    return IngestResult(version, parent, windows, batch.counts, batch.quarantined)
+    return IngestResult(version, parent, batch.windows, batch.counts, batch.quarantined)
 
 
 def ingest_markdown(result: IngestResult, examples: int = 10) -> str:

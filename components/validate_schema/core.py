@@ -7,7 +7,9 @@ schema.pbtxt under schemas/NNNN/. Editing means pushing a new version
 (`tinymlops schema push FILE`); validation always uses the newest.
 
 Anomaly kinds listed in `validation.blocking_anomalies` stop the run after
-the report is written; the rest are recorded.
+the report is written; the rest are recorded. The statistics (statistics.py)
+run in this process on Arrow record batches, or in a Beam pipeline beyond
+`validation.in_memory_max_samples`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-import pandas as pd
-
 from components.config import Config
 from components.datasets import WindowSet
 from components.store import Store, put_json
+from components.validate_schema.statistics import statistics
 
 SCHEMAS = "schemas/"
 
@@ -52,12 +53,6 @@ class ValidationReport:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "blocking": [asdict(a) for a in self.blocking]}
-
-
-def statistics(frame: pd.DataFrame):
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.generate_statistics_from_dataframe(frame, n_jobs=1)
 
 
 def infer_schema(stats, config: Config):
@@ -151,15 +146,15 @@ def validate_new_windows(store: Store, config: Config, dataset_version: str,
     from google.protobuf import text_format
 
     versions = schema_versions(store)
-    frame = windows.sample_frame(config.data.channel_names)
-    stats = statistics(frame) if len(windows) else None
+    stats = statistics(windows, config) if len(windows) else None
     inferred_now = not versions and stats is not None
     if inferred_now:
         schema_text = text_format.MessageToString(infer_schema(stats, config))
         schema_version = push_schema(store, schema_text, f"inferred from dataset {dataset_version}")
     else:
         schema_version = versions[-1] if versions else "none"
-    report = ValidationReport(dataset_version, schema_version, inferred_now, len(windows), len(frame))
+    report = ValidationReport(dataset_version, schema_version, inferred_now, len(windows),
+                              len(windows) * windows.x.shape[1])
     if stats is not None:
         report.anomalies = validate(stats, load_schema(store, schema_version), config)
         key = f"validation/{dataset_version}/schema-{schema_version}"
