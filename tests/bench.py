@@ -114,7 +114,8 @@ def scale_table(s: dict) -> str:
                       f"evidently DataDriftPreset, {anchor['new_windows']:,} new windows' features, s" if anchor
                       else "-", anchor.get("wall_s", float("nan")),
                       m["wall_s"] / anchor["wall_s"] if anchor else float("nan")),
-                     (f"{name.replace('_', ' ')}: peak RSS, MB", m["peak_mb"], f"<= {m['target_peak_mb']:g}", "", "",
+                     (f"{name.replace('_', ' ')}: peak RSS, MB", m["peak_mb"],
+                      f"<= {m['target_peak_mb']:g}" if m.get("target_peak_mb") else "none set", "", "",
                       float("nan"))]
 
     for cycle in s.get("cycle", {}).get("cycles", []):
