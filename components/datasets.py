@@ -177,20 +177,9 @@ def read_versions(store: Store, versions: list[str], split_by: WindowSet | None 
     sizes = [len(d) for d, _ in ids]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     total = int(offsets[-1])
-    extra = [] if split_by is None else [(split_by.device_ids, split_by.window_ids)]
-    # Each (device_id, window_id) as one integer: equal keys, equal codes.
-    device_codes, device_names = pd.factorize(np.concatenate([d for d, _ in ids + extra]))
-    window_codes, window_names = pd.factorize(np.concatenate([w for _, w in ids + extra]))
+    split_ids = None if split_by is None else (split_by.device_ids, split_by.window_ids)
+    groups = combine_order(np.concatenate([d for d, _ in ids]), np.concatenate([w for _, w in ids]), split_ids)
     del ids
-    codes = device_codes.astype(np.int64) * max(len(window_names), 1) + window_codes
-    codes, split_codes = codes[:total], codes[total:]
-    # np.unique returns both index lists in the same (sorted-code) order, so they pair up key by key.
-    _, first = np.unique(codes, return_index=True)
-    _, first_from_end = np.unique(codes[::-1], return_index=True)
-    newest = total - 1 - first_from_end
-    order = np.arange(total) if len(newest) == total else newest[np.argsort(first, kind="stable")]
-    groups = [order] if split_by is None else [order[~np.isin(codes[order], split_codes)],
-                                               order[np.isin(codes[order], split_codes)]]
     group = np.full(total, -1, dtype=np.int64)  # each stored window's group (-1: overridden) and place in it
     place = np.zeros(total, dtype=np.int64)
     out = []
@@ -219,6 +208,29 @@ def read_versions(store: Store, versions: list[str], split_by: WindowSet | None 
                         out[g][f.name][dst] = array[src]
                 del array
     return [WindowSet(**o) for o in out]
+
+
+def combine_order(device_ids: np.ndarray, window_ids: np.ndarray,
+                  split_ids: tuple[np.ndarray, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Indices into versions' concatenated windows (oldest version first) as a lineage combines them: one
+    window per (device_id, window_id), the newest copy, at the place of the oldest. With `split_ids`
+    (device_ids, window_ids), two groups: the keys it does not hold, then those it holds."""
+    total = len(device_ids)
+    extra = [] if split_ids is None else [split_ids]
+    # Each (device_id, window_id) as one integer: equal keys, equal codes.
+    device_codes, _ = pd.factorize(np.concatenate([device_ids, *[d for d, _ in extra]]))
+    window_codes, window_names = pd.factorize(np.concatenate([window_ids, *[w for _, w in extra]]))
+    codes = device_codes.astype(np.int64) * max(len(window_names), 1) + window_codes
+    codes, split_codes = codes[:total], codes[total:]
+    # np.unique returns both index lists in the same (sorted-code) order, so they pair up key by key.
+    _, first = np.unique(codes, return_index=True)
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    newest = total - 1 - first_from_end
+    order = np.arange(total) if len(newest) == total else newest[np.argsort(first, kind="stable")]
+    if split_ids is None:
+        return [order]
+    held = np.isin(codes[order], split_codes)
+    return [order[~held], order[held]]
 
 
 def _npy_header(npz, name: str) -> tuple[tuple[int, ...], np.dtype]:

@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
 from components.config import DataConfig
 from components.dataset_features import META, read_features, read_window_meta
-from components.datasets import PREFIX, WindowSet, iter_window_samples
+from components.datasets import PREFIX, WindowSet, combine_order, iter_window_samples
 from components.store import Store
 from components.window_features import channel_peaks, drift_features
 
@@ -177,19 +176,6 @@ def read_tables(store: Store, versions: list[str], data: DataConfig,
 
 
 def _combine(device_ids: np.ndarray, window_ids: np.ndarray, split_by: WindowTable | None) -> list[np.ndarray]:
-    """Indices into the versions' concatenated windows, group by group, as `datasets.read_versions` orders
-    them: one window per key, the newest copy, at the place of the oldest."""
-    total = len(device_ids)
-    extra = [] if split_by is None else [(split_by.device_ids, split_by.window_ids)]
-    device_codes, _ = pd.factorize(np.concatenate([device_ids, *[d for d, _ in extra]]))
-    window_codes, window_names = pd.factorize(np.concatenate([window_ids, *[w for _, w in extra]]))
-    codes = device_codes.astype(np.int64) * max(len(window_names), 1) + window_codes
-    codes, split_codes = codes[:total], codes[total:]
-    _, first = np.unique(codes, return_index=True)
-    _, first_from_end = np.unique(codes[::-1], return_index=True)
-    newest = total - 1 - first_from_end
-    order = np.arange(total) if len(newest) == total else newest[np.argsort(first, kind="stable")]
-    if split_by is None:
-        return [order]
-    held = np.isin(codes[order], split_codes)
-    return [order[~held], order[held]]
+    """Indices into the versions' concatenated windows, group by group, as `datasets.read_versions` orders them."""
+    return combine_order(device_ids, window_ids, None if split_by is None else (split_by.device_ids,
+                                                                               split_by.window_ids))
