@@ -53,21 +53,33 @@ class VersionFeatures:
 META = ("device_ids", "window_ids", "labels", "t0_ms")
 
 
-def version_features(windows: WindowSet, data: DataConfig) -> VersionFeatures:
-    """The features file's content for `windows` (pure)."""
-    return VersionFeatures(np.array(drift_feature_names(data), dtype=str),
-                           drift_features(windows.x, data).astype(np.float32), channel_peaks(windows.x),
+def window_drift_features(x: np.ndarray, data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(features float32 [N, K], peaks float32 [N, C]) of raw windows [N, T, C] (pure).
+
+    Each window's values depend on that window alone, bit for bit, so features computed upload by upload
+    (as ingest does, in its parsing threads) and concatenated equal those computed on the whole version.
+    """
+    return drift_features(x, data).astype(np.float32), channel_peaks(x)
+
+
+def version_features(windows: WindowSet, data: DataConfig,
+                     computed: tuple[np.ndarray, np.ndarray] | None = None) -> VersionFeatures:
+    """The features file's content for `windows` (pure); `computed`: their window_drift_features, if known."""
+    features, peaks = computed if computed is not None else window_drift_features(windows.x, data)
+    return VersionFeatures(np.array(drift_feature_names(data), dtype=str), features, peaks,
                            windows.device_ids, windows.window_ids, windows.labels,
                            np.asarray(windows.t_ms, dtype=np.float64)[:, 0])
 
 
-def write_drift_features(store: Store, version: str, windows: WindowSet, data_config: DataConfig) -> None:
-    """Store the drift features of the windows a version adds (its windows.npz's rows, in order).
+def write_drift_features(store: Store, version: str, windows: WindowSet, data_config: DataConfig,
+                         computed: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Store the drift features of the windows a version adds (its windows.npz's rows, in order); `computed`:
+    their window_drift_features when the caller has them already.
 
     Call it before the version's manifest is written: a version exists once its manifest does, and then its
     features are there too.
     """
-    store.put_bytes(features_key(version), version_features(windows, data_config).to_npz())
+    store.put_bytes(features_key(version), version_features(windows, data_config, computed).to_npz())
 
 
 def read_window_meta(store: Store, version: str) -> dict[str, np.ndarray]:
@@ -98,5 +110,5 @@ def read_features(store: Store, version: str, rows: np.ndarray, data: DataConfig
     features = np.empty((len(rows), len(drift_feature_names(data))), dtype=np.float32)
     peaks = np.empty((len(rows), len(data.channels)), dtype=np.float32)
     for positions, x in iter_window_samples(store, version, rows):  # piece by piece: memory stays small
-        features[positions], peaks[positions] = drift_features(x, data), channel_peaks(x)
+        features[positions], peaks[positions] = window_drift_features(x, data)
     return features, peaks

@@ -14,6 +14,10 @@ multiplier 1), MAX_POOL_2D, all VALID with unit dilation; CONCATENATION of tenso
 (QuantizedMeanOrSumExtraArgs' fixed point); FULLY_CONNECTED; SOFTMAX (gemmlowp's fixed-point exp and
 reciprocal). Anything else raises Unsupported, and the caller runs the interpreter. Checked bit for bit
 against the interpreter: logits and scores (tests/test_detect_drift.py).
+
+Two shortcuts give the same integers with less work: a 1x1 depthwise convolution (an int8 -> int8 map per
+channel) becomes a lookup in the table of its 256 outputs per channel, computed by the kernel itself; and a
+max pool right after a convolution pools the sums, then requantizes only what it kept (`_fuse_pools`).
 """
 
 from __future__ import annotations
@@ -112,17 +116,15 @@ def _one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
     return _shift_left_saturating(x, 1)
 
 
-# |real value| beyond which the output clamps whatever the rounding: past 255 + 1 from any zero point
-_CLAMPED = np.float32(300.0)
-
-
 class Requantize:
     """Rescale int32 sums to int8 outputs per channel: `rescale`, + zero point, clamped to the activation.
 
     Each of `rescale`'s two roundings lands within half a unit of its exact quotient, so the result is the
     integer nearest the real value y = acc * multiplier * 2^(shift - 31) unless y lies within the inner
-    rounding's reach (2^(shift - 1) for a right shift) of a half. y is computed in float32 (its error, below
-    300 * 2^-23 + 2^-16 once clamped, is added to that reach); the few elements in doubt go through `rescale`.
+    rounding's reach (2^(shift - 1) for a right shift) of a half. y is computed in float32; where |y| <= 300
+    its error (below 300 * 2^-23 + 2^-16) is added to that reach, and the few elements in doubt go through
+    `rescale`. Where |y| > 256.5 the output clamps whatever the rounding (|y| + any zero point is past int8),
+    so float32's larger error there cannot change it.
     """
 
     def __init__(self, multiplier, shift, zero_point: int, activation: tuple[int, int]):
@@ -135,20 +137,19 @@ class Requantize:
     def __call__(self, acc: np.ndarray) -> np.ndarray:
         """`acc` [..., C]: integers, exactly held (float32 below 2^24, or float64)."""
         y = acc * self.scale
-        np.clip(y, -_CLAMPED, _CLAMPED, out=y)
-        y += 0.5
-        out = np.floor(y)
-        y -= out  # the fraction of y + 1/2: near 0 or 1 when y is near a half
-        y -= 0.5
+        out = np.rint(y)  # the nearest integer; a tie is in doubt below, so how rint breaks it does not matter
+        y -= out  # in [-1/2, 1/2]: near +-1/2 when y is near a half
         np.abs(y, out=y)
-        doubt = np.nonzero(y >= self.sure)
-        if len(doubt[0]):
+        doubt = y >= self.sure
+        if doubt.any():
+            doubt = np.nonzero(doubt)
             shape = acc.shape
             out[doubt] = rescale(acc[doubt].astype(np.int64), np.broadcast_to(self.multiplier, shape)[doubt],
                                  np.broadcast_to(self.shift, shape)[doubt])
-        out += self.zero_point
-        np.clip(out, self.low, self.high, out=out)
-        return out.astype(np.int8)
+        np.clip(out, self.low - self.zero_point, self.high - self.zero_point, out=out)
+        out = out.astype(np.int8)
+        out += np.int8(self.zero_point)  # in range: clipped to the activation less the zero point above
+        return out
 
 
 @dataclass
@@ -205,7 +206,7 @@ class Int8Batch:
                 raise Unsupported(f"no single model input named for {group.name!r} among {names}")
             self.inputs.append(graph.inputs[hits[0]])
         self.groups = groups
-        self._plans = [self._plan(*op) for op in self.ops[:-1]]
+        self._plans = _fuse_pools([self._as_lookup(self._plan(*op)) for op in self.ops[:-1]])
 
     @staticmethod
     def _tensor(t, buffers) -> _Tensor:
@@ -275,6 +276,18 @@ class Int8Batch:
                                _activation_range(options.fusedActivationFunction, out)))
         raise Unsupported(f"operator {kind}")
 
+    def _as_lookup(self, plan: tuple) -> tuple:
+        """A 1x1 DEPTHWISE_CONV_2D maps each int8 input to an int8 output channel by channel (the models' input
+        normalisation): its table of all 256 inputs per channel, computed by the kernel itself, gives the same
+        outputs by lookup."""
+        if plan[0] != "DEPTHWISE_CONV_2D" or plan[4].shape[:2] != (1, 1):
+            return plan
+        src, dst, weights = plan[1], plan[2], plan[4]
+        channels = weights.shape[2]
+        every = np.repeat(np.arange(-128, 128, dtype=np.int8)[:, None], channels, axis=1)  # [256, C]
+        table = self._depthwise_conv_2d({src: every[None, :, None, :]}, *plan[1:]).reshape(256, channels)
+        return ("LOOKUP", src, dst, table.reshape(-1), np.arange(channels, dtype=np.intp))
+
     def _softmax_plan(self, logits: _Tensor, out: _Tensor, options) -> None:
         """The reference int8 softmax's parameters: PreprocessSoftmaxScaling and CalculateInputRadius for
         inputs in Q5.26, and the output TFLite requires (scale 1/256, zero point -128)."""
@@ -328,15 +341,12 @@ class Int8Batch:
 
     @staticmethod
     def _conv_2d(values, src, dst, zp, w, bias, requantize):
-        x = values[src].astype(w.dtype)  # [N, H, W, I]
-        x -= zp
-        o, kh, kw, i = w.shape
-        patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # [N, oh, ow, I, kh, kw]
-        n, oh, ow = patches.shape[:3]
-        cols = patches.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * i)
-        acc = cols @ w.reshape(o, -1).T
-        acc += bias
-        return requantize(acc).reshape(n, oh, ow, o)
+        return requantize(_conv_sums(values[src], zp, w, bias))
+
+    @staticmethod
+    def _conv_2d_max_pool(values, src, dst, zp, w, bias, requantize, size, stride, act):
+        pooled = _max_pool(_conv_sums(values[src], zp, w, bias), size, stride)
+        return np.clip(requantize(pooled), *act).astype(np.int8)
 
     @staticmethod
     def _depthwise_conv_2d(values, src, dst, zp, w, bias, requantize):
@@ -352,9 +362,17 @@ class Int8Batch:
         return requantize(acc)
 
     @staticmethod
+    def _lookup(values, src, dst, table, channels):
+        x = values[src]  # [N, H, W, C]: output = table[(x + 128) * C + channel]
+        index = x.astype(np.intp)
+        index += 128
+        index *= len(channels)
+        index += channels
+        return table[index]
+
+    @staticmethod
     def _max_pool_2d(values, src, dst, size, stride, act):
-        windows = np.lib.stride_tricks.sliding_window_view(values[src], size, axis=(1, 2))
-        return np.clip(windows[:, ::stride[0], ::stride[1]].max(axis=(-2, -1)), *act).astype(np.int8)
+        return np.clip(_max_pool(values[src], size, stride), *act).astype(np.int8)
 
     @staticmethod
     def _concatenation(values, srcs, dst, axis):
@@ -373,6 +391,48 @@ class Int8Batch:
         acc = x @ w
         acc += bias
         return requantize(acc)
+
+
+def _conv_sums(x: np.ndarray, zp: int, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A VALID, stride-1 CONV_2D's int32 sums + bias [N, oh, ow, O] (exact in w's dtype) of int8 x [N, H, W, I]."""
+    x = x.astype(w.dtype)
+    x -= zp
+    o, kh, kw, i = w.shape
+    patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # [N, oh, ow, I, kh, kw]
+    n, oh, ow = patches.shape[:3]
+    cols = patches.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, kh * kw * i)
+    acc = cols @ w.reshape(o, -1).T
+    acc += bias
+    return acc.reshape(n, oh, ow, o)
+
+
+def _max_pool(x: np.ndarray, size: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """VALID max pooling of [N, H, W, C]: the largest of the strided slices, one per filter tap."""
+    oh, ow = (x.shape[1] - size[0]) // stride[0] + 1, (x.shape[2] - size[1]) // stride[1] + 1
+    out = None
+    for fy in range(size[0]):
+        for fx in range(size[1]):
+            tap = x[:, fy:fy + stride[0] * (oh - 1) + 1:stride[0], fx:fx + stride[1] * (ow - 1) + 1:stride[1]]
+            out = tap.copy() if out is None else np.maximum(out, tap, out=out)
+    return out
+
+
+def _fuse_pools(plans: list[tuple]) -> list[tuple]:
+    """A MAX_POOL_2D fed by a CONV_2D alone pools the conv's sums before they are requantized: requantizing is
+    monotone in the sum, channel by channel (a positive multiplier, two monotone roundings, a clamp), so the
+    largest sum gives the largest output, and only the pooled outputs are requantized."""
+    def sources(plan: tuple) -> list[int]:
+        return list(plan[1]) if isinstance(plan[1], list) else [plan[1]]
+
+    fused = []
+    for plan in plans:
+        feeder = fused[-1] if fused else None
+        if (plan[0] == "MAX_POOL_2D" and feeder is not None and feeder[0] == "CONV_2D" and feeder[2] == plan[1]
+                and sum(sources(p).count(plan[1]) for p in plans) == 1):
+            fused[-1] = ("CONV_2D_MAX_POOL", feeder[1], plan[2], *feeder[3:], *plan[3:])
+        else:
+            fused.append(plan)
+    return fused
 
 
 def _exact_in(terms: int, bias: np.ndarray):

@@ -139,3 +139,30 @@ def test_a_version_without_an_index_still_knows_its_windows(local_store, config,
     second = run_ingest(local_store, config)
     assert second.counts["windows_duplicate"] == 10 and second.counts["windows_accepted"] == 0
     assert all(first.version in r["reason"] for r in read_quarantine(local_store, second.version))
+
+
+def test_the_drift_features_computed_upload_by_upload_are_the_versions_windows_features(local_store, config,
+                                                                                       small_baseline):
+    """Ingest computes each upload's features while parsing it; the stored file must still be row for row, bit
+    for bit, what the version's windows give, after duplicates and bad rows were dropped between them."""
+    import io
+
+    import numpy as np
+
+    from components.dataset_features import features_key, version_features
+
+    uploads, _ = small_baseline
+    put_uploads(local_store, uploads[:1])
+    run_ingest(local_store, config)
+    put_uploads(local_store, uploads[1:])
+    local_store.put_bytes("incoming/dev-a000/resent.csv", uploads[0].data)  # all duplicates
+    header, *rows = uploads[1].data.decode().splitlines()
+    rows[3] = rows[3].replace(rows[3].split(",")[4], "oops", 1)  # one bad row: its window is dropped
+    local_store.put_bytes("incoming/dev-a001/one-bad-row.csv", "\n".join([header, *rows]).encode())
+    result = run_ingest(local_store, config)
+    assert result.counts["windows_duplicate"] > 0 and result.counts["rows_quarantined"] > 0
+    with np.load(io.BytesIO(local_store.get_bytes(features_key(result.version)))) as stored:
+        expected = version_features(read_windows(local_store, result.version), config.data)
+        assert len(stored["features"]) == result.counts["windows_accepted"]
+        for name in ("features", "peaks", "device_ids", "window_ids", "labels", "t0_ms"):
+            assert np.array_equal(stored[name], getattr(expected, name)), name

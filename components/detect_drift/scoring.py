@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,14 @@ class ProductionModel:
             return np.concatenate(list(pool.map(lambda i: self.batch.scores(x[bounds[i]:bounds[i + 1]]),
                                                 range(workers))))
 
+    def scores_in(self, pool: ThreadPoolExecutor, x: np.ndarray) -> Future:
+        """`scores(x)` as a task of `pool` (one thread: the pool's others score other pieces meanwhile)."""
+        if self.batch is None:  # the interpreters are one per core already, each busy with a slice
+            done = Future()
+            done.set_result(self.scorer(x))
+            return done
+        return pool.submit(self.batch.scores, x)
+
     def dequantize(self, scores: np.ndarray) -> np.ndarray:
         """Int8Model.dequantize: the scores in [0, 1]."""
         if self.batch is None:
@@ -137,19 +146,32 @@ def score_rows(table: WindowTable, model: ProductionModel, side: str, sample: np
     count = SaturationCount(table.device_ids[sample], sample_peaks, window_length)
     keep_order = np.argsort(keep, kind="stable")
     keep_sorted = keep[keep_order]
-    for positions, x in table.samples(rows):
-        result.scores[positions], result.scored[positions] = model.scores(x), True
-        at_rows = rows[positions]
-        if len(sample):
-            i = np.searchsorted(sample, at_rows).clip(max=len(sample) - 1)
-            hit = sample[i] == at_rows
-            count.add(i[hit], x[hit])
-        if len(keep):
-            k = np.searchsorted(keep_sorted, at_rows).clip(max=len(keep) - 1)
-            hit = keep_sorted[k] == at_rows
-            if hit.any():
-                if not len(result.kept):
-                    result.kept = np.zeros((len(keep), *x.shape[1:]), dtype=x.dtype)
-                result.kept[keep_order[k[hit]]], result.kept_done[keep_order[k[hit]]] = x[hit], True
+    workers = _cores()
+    scoring: deque[tuple[np.ndarray, Future]] = deque()
+
+    def collect(positions: np.ndarray, scores: Future) -> None:
+        result.scores[positions], result.scored[positions] = scores.result(), True
+
+    # Pieces are scored in threads while the next ones are read and counted here; a few at a time, so the
+    # samples waiting for a thread stay a few MB.
+    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for positions, x in table.samples(rows):
+            scoring.append((positions, model.scores_in(pool, x)))
+            at_rows = rows[positions]
+            if len(sample):
+                i = np.searchsorted(sample, at_rows).clip(max=len(sample) - 1)
+                hit = sample[i] == at_rows
+                count.add(i[hit], x[hit])
+            if len(keep):
+                k = np.searchsorted(keep_sorted, at_rows).clip(max=len(keep) - 1)
+                hit = keep_sorted[k] == at_rows
+                if hit.any():
+                    if not len(result.kept):
+                        result.kept = np.zeros((len(keep), *x.shape[1:]), dtype=x.dtype)
+                    result.kept[keep_order[k[hit]]], result.kept_done[keep_order[k[hit]]] = x[hit], True
+            while len(scoring) > 2 * workers:
+                collect(*scoring.popleft())
+        while scoring:
+            collect(*scoring.popleft())
     result.saturation = count.result(side)
     return result

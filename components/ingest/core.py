@@ -13,16 +13,19 @@ has it, so ingesting the same data twice adds nothing and loses nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 
 import numpy as np
 
 from components.config import Config
 from components.contract import QuarantinedRow
-from components.dataset_features import write_drift_features
+from components.dataset_features import window_drift_features, write_drift_features
 from components.datasets import WindowSet, list_versions, new_version_id, read_index, read_manifest, write_version
 from components.store import Store
 from components.upload_parser import ParsedUpload, parse_upload
@@ -54,21 +57,26 @@ class KnownWindows:
 
 @dataclass(frozen=True)
 class ReadUpload:
-    """One upload, parsed; its bytes are not kept."""
+    """One upload, parsed, with its accepted windows' drift features; its bytes are not kept."""
 
     key: str
     size: int
     sha256: str
     parsed: ParsedUpload
+    features: np.ndarray  # float32 [N, K]: dataset_features.window_drift_features of parsed.x
+    peaks: np.ndarray  # float32 [N, C]
 
 
 def read_upload(key: str, data: bytes, config: Config) -> ReadUpload:
-    return ReadUpload(key, len(data), hashlib.sha256(data).hexdigest(), parse_upload(key, data, config.data))
+    parsed = parse_upload(key, data, config.data)
+    return ReadUpload(key, len(data), hashlib.sha256(data).hexdigest(), parsed,
+                      *window_drift_features(parsed.x, config.data))
 
 
 @dataclass
 class IngestBatch:
     windows: WindowSet
+    drift_features: tuple[np.ndarray, np.ndarray]  # (features, peaks) of `windows`, row for row
     quarantined: list[QuarantinedRow] = field(default_factory=list)
     uploads: list[dict] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -80,7 +88,7 @@ def ingest_batch(uploads: Iterable[ReadUpload], known: KnownWindows, config: Con
                             "rows_quarantined", "windows_accepted", "windows_quarantined",
                             "windows_duplicate"), 0)
     batch_seen: dict[bytes, tuple[bytes, str]] = {}  # key -> (content, source) of windows accepted in this batch
-    quarantined, records, parts = [], [], []
+    quarantined, records, parts, features, peaks = [], [], [], [], []
     for upload in uploads:
         parsed, source = upload.parsed, upload.key
         keys, contents = window_keys(parsed.device_ids, parsed.window_ids), content_digests(parsed.hashes)
@@ -109,6 +117,8 @@ def ingest_batch(uploads: Iterable[ReadUpload], known: KnownWindows, config: Con
         counts["windows_accepted"] += int(accepted.sum())
         counts["windows_quarantined"] += parsed.windows_rejected
         parts.append(_window_set(parsed, accepted))
+        features.append(upload.features[accepted])
+        peaks.append(upload.peaks[accepted])
         quarantined.extend(rejected)
         records.append({
             "key": source, "sha256": upload.sha256, "bytes": upload.size,
@@ -116,8 +126,12 @@ def ingest_batch(uploads: Iterable[ReadUpload], known: KnownWindows, config: Con
             "rows_quarantined": len(rejected), "windows_accepted": int(accepted.sum()),
             "file_error": parsed.file_error,
         })
-    empty = WindowSet.empty(config.data.window_length, len(config.data.channels))
-    return IngestBatch(WindowSet.concat([empty, *parts]), quarantined, records, counts)
+    data = config.data
+    empty = WindowSet.empty(data.window_length, len(data.channels))
+    no_features = window_drift_features(empty.x, data)
+    return IngestBatch(WindowSet.concat([empty, *parts]),
+                       (np.concatenate([no_features[0], *features]), np.concatenate([no_features[1], *peaks])),
+                       quarantined, records, counts)
 
 
 def _window_set(parsed: ParsedUpload, keep: np.ndarray) -> WindowSet:
@@ -151,12 +165,15 @@ def run_ingest(store: Store, config: Config, now: datetime | None = None) -> Ing
     """Ingest every upload under incoming/ that no earlier version recorded.
 
     Reads the versions' manifests (which uploads they read) and indexes (which windows they hold), never
-    their windows, and fetches and parses the new uploads `store.max_concurrent_requests` at a time. Writes
-    the version's windows, index, drift features, quarantine and, last, its manifest."""
+    their windows, and fetches the new uploads `store.max_concurrent_requests` at a time while they are
+    parsed on as many threads as there are cores. Writes the version's windows, index, drift features,
+    quarantine and, last, its manifest."""
     versions = list_versions(store)
-    pool = ThreadPoolExecutor(max_workers=config.store.max_concurrent_requests)
+    fetch_pool = ThreadPoolExecutor(max_workers=config.store.max_concurrent_requests)
+    # Parsing holds the GIL for part of its time: more parsing threads than cores slow it down.
+    parse_pool = ThreadPoolExecutor(max_workers=available_cores())
     try:
-        manifests = list(pool.map(lambda v: read_manifest(store, v), versions))
+        manifests = list(fetch_pool.map(lambda v: read_manifest(store, v), versions))
         processed = {u["key"] for m in manifests for u in m["uploads"]}
         new_keys = [k for k in store.list(INCOMING)
                     if k not in processed and not k.rsplit("/", 1)[-1].startswith(".")]
@@ -167,17 +184,16 @@ def run_ingest(store: Store, config: Config, now: datetime | None = None) -> Ing
             return IngestResult(None, parent, empty, {"files_read": 0, "rows_read": 0,
                                 "rows_accepted": 0, "rows_quarantined": 0, "windows_accepted": 0}, [])
         newest_first = versions[::-1]
-        indexes = pool.map(lambda v: read_index(store, v), newest_first)
+        indexes = fetch_pool.map(lambda v: read_index(store, v), newest_first)
         known = KnownWindows([(f"dataset {v}", index) for v, index in zip(newest_first, indexes, strict=True)])
-
-        batch = ingest_batch(pool.map(lambda key: read_upload(key, store.get_bytes(key), config), new_keys),
-                             known, config)
+        batch = ingest_batch(_read_uploads(store, new_keys, config, fetch_pool, parse_pool), known, config)
     finally:  # on an error or Ctrl-C, the uploads not started yet are dropped rather than read to the end
-        pool.shutdown(wait=True, cancel_futures=True)
+        fetch_pool.shutdown(wait=True, cancel_futures=True)
+        parse_pool.shutdown(wait=True, cancel_futures=True)
     version = new_version_id(now)
     # The monitor reads these instead of the raw windows (components/dataset_features.py); the manifest, written
     # last by write_version, makes the version visible with its features already there.
-    write_drift_features(store, version, batch.windows, config.data)
+    write_drift_features(store, version, batch.windows, config.data, batch.drift_features)
     write_version(store, version, batch.windows, batch.quarantined, {
         "version": version, "parent": parent,
         "created_at": (now or datetime.now(UTC)).isoformat(),
@@ -185,6 +201,28 @@ def run_ingest(store: Store, config: Config, now: datetime | None = None) -> Ing
         "counts": batch.counts, "uploads": batch.uploads,
     })
     return IngestResult(version, parent, batch.windows, batch.counts, batch.quarantined)
+
+
+def _read_uploads(store: Store, keys: list[str], config: Config, fetch_pool: ThreadPoolExecutor,
+                  parse_pool: ThreadPoolExecutor) -> Iterator[ReadUpload]:
+    """The uploads at `keys`, read and parsed, in key order; at most twice `store.max_concurrent_requests` of
+    them in flight at once, so a backfill's bytes are not all held in memory before they are parsed."""
+    def start(key: str) -> Future[ReadUpload]:
+        fetched = fetch_pool.submit(store.get_bytes, key)
+        return parse_pool.submit(lambda: read_upload(key, fetched.result(), config))
+
+    pending = iter(keys)
+    in_flight = deque(start(key) for key in islice(pending, 2 * config.store.max_concurrent_requests))
+    while in_flight:
+        upload = in_flight.popleft().result()
+        for key in islice(pending, 1):
+            in_flight.append(start(key))
+        yield upload
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's cpuset, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def ingest_markdown(result: IngestResult, examples: int = 10) -> str:
