@@ -47,8 +47,11 @@ def model_inputs(x: np.ndarray, groups: list[InputGroup]) -> list[np.ndarray]:
 
 def label_indices(labels: np.ndarray, class_names: tuple[str, ...]) -> np.ndarray:
     """Class indices; -1 for unlabelled windows."""
-    lookup = {name: i for i, name in enumerate(class_names)}
-    return np.array([lookup.get(str(label), -1) for label in labels], dtype=np.int64)
+    text = np.asarray(labels).astype(str)  # what str(label) gives, as one array: a fleet's labels are many
+    indices = np.full(len(text), -1, dtype=np.int64)
+    for i, name in enumerate(class_names):
+        indices[text == name] = i
+    return indices
 
 
 def _unit_interval(device_id: str) -> float:
