@@ -16,7 +16,6 @@ out): a continuous measure where the dominant frequency moves in whole bins, so 
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from components.config import DataConfig
+from components.cores import available_cores
 
 STATISTICS = ("mean", "std", "rms", "range", "dom_freq")
 # Windows per block: every temporary stays a few MB whatever N is (and is reused from block to block).
@@ -62,7 +62,7 @@ def window_features(x: np.ndarray, sample_rate_hz: float) -> np.ndarray:
         stop = min(start + CHUNK_WINDOWS, n)
         out[start:stop] = _block_features(x[start:stop], sample_rate_hz)
 
-    workers = min(len(starts), os.cpu_count() or 1, 4)
+    workers = min(len(starts), available_cores(4))
     if workers > 1:  # numpy releases the GIL in its loops
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(block, starts))

@@ -10,13 +10,13 @@ and the samples of the evidence rows.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from components.cores import available_cores
 from components.detect_drift.kinds import SaturationCount
 from components.window_table import WindowTable
 
@@ -32,7 +32,7 @@ class Int8Scorer:
     def __init__(self, tflite: bytes, groups, workers: int | None = None):
         from components.int8_model import Int8Model
 
-        self.workers = workers or _cores()
+        self.workers = workers or available_cores(4)
         self._models = [Int8Model(tflite, groups) for _ in range(self.workers)]
         self.dequantize = self._models[0].dequantize
 
@@ -74,7 +74,7 @@ class ProductionModel:
         of the GIL as it computes)."""
         if self.batch is None:
             return self.scorer(x)
-        workers = max(1, min(_cores(), len(x) // min_per_thread))
+        workers = max(1, min(available_cores(4), len(x) // min_per_thread))
         bounds = np.linspace(0, len(x), workers + 1).astype(int)
         with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
             return np.concatenate(list(pool.map(lambda i: self.batch.scores(x[bounds[i]:bounds[i + 1]]),
@@ -105,10 +105,6 @@ def _one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1, "blas")
-
-
-def _cores() -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
 
 
 @dataclass
@@ -146,7 +142,7 @@ def score_rows(table: WindowTable, model: ProductionModel, side: str, sample: np
     count = SaturationCount(table.device_ids[sample], sample_peaks, window_length)
     keep_order = np.argsort(keep, kind="stable")
     keep_sorted = keep[keep_order]
-    workers = _cores()
+    workers = available_cores(4)
     scoring: deque[tuple[np.ndarray, Future]] = deque()
 
     def collect(positions: np.ndarray, scores: Future) -> None:

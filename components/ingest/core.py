@@ -13,7 +13,6 @@ has it, so ingesting the same data twice adds nothing and loses nothing.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ import numpy as np
 
 from components.config import Config
 from components.contract import QuarantinedRow
+from components.cores import available_cores
 from components.dataset_features import window_drift_features, write_drift_features
 from components.datasets import WindowSet, list_versions, new_version_id, read_index, read_manifest, write_version
 from components.store import Store
@@ -218,11 +218,6 @@ def _read_uploads(store: Store, keys: list[str], config: Config, fetch_pool: Thr
         for key in islice(pending, 1):
             in_flight.append(start(key))
         yield upload
-
-
-def available_cores() -> int:
-    """The cores this process may run on (a container's cpuset, not the host's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def ingest_markdown(result: IngestResult, examples: int = 10) -> str:
