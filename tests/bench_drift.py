@@ -9,7 +9,10 @@ Data drift, by row (what happened) x cell (devices x windows per device, each si
   and on new devices (another seed's fleet, renamed) that carry the change;
 - target rows: a 10% gain on 4 devices x 20 windows; a stuck axis / clipping on 1 device of 8; hardware
   revision B (the data-drift scenario: 10 new devices x 50 windows against 12 x 100); and a gain exactly as
-  large as the smallest one the test reports it would catch (median over that cell's null trials).
+  large as the smallest one the test reports it would catch (median over that cell's null trials). The
+  1-of-8 rows also say what any test of the changed device against itself has to go on (within_device_bound):
+  how many of its new windows the change touched, in how many trials none, and in how many an exact
+  permutation test that could tell the touched windows apart would get below the family's share of alpha.
 Trial t of a row simulates 32 devices x 40 windows per side once and every cell takes the first n devices
 (sorted ids) and their first w windows: the cells of a trial share data, the trials do not.
 
@@ -80,12 +83,37 @@ def evaluate(before, after, drift: DriftConfig, baselines: bool, classes: bool =
     gain = next(iter((result.sensitivity.get("gain") or {}).values()), None)  # the first sensor: the accelerometer
     out = {"drifted": result.drifted, "insufficient": result.status != "tested",
            "kinds": sorted({k["kind"] for k in result.kinds}), "mde_gain": gain,
-           "class_mix": bool(result.class_mix.get("shifted")), "note": result.note}
+           "class_mix": bool(result.class_mix.get("shifted")), "note": result.note,
+           "family_alpha": min((f["alpha"] for f in result.families), default=None)}
     if baselines:
         ref, new = feature_frame(rx, DATA), feature_frame(nx, DATA)
         out["evidently"] = evidently_default_drift(ref, new)
         out["tfdv"] = bool(tfdv_drift(ref, new, drift)["drifted_features"])
     return out
+
+
+def within_device_bound(before, after, control, n_devices: int, windows: int) -> dict:
+    """What any test comparing the row's changed device (the first) with itself has to go on in one cell.
+
+    `control`: the same seed with no device changed. The simulator draws each device's windows from a stream
+    of its own, so the change alone tells them apart: `changed` counts the device's new windows it touched.
+    `bound`: the smallest p-value an exact permutation test of the device's windows could give if it could
+    tell every touched window from the rest (all of them on the new side): C(new, a) / C(all, a) with its
+    windows relabelled across classes, or the product of that over the classes it has on both sides when
+    relabelled within them, the smaller. Windows, not blocks: below 10 windows of a class a side they agree.
+    """
+    from math import comb
+
+    (_, rl, rd), (nx, nl, nd), (cx, _, _) = (cell(a, n_devices, windows) for a in (before, after, control))
+    device = sorted(set(nd))[0]
+    mine, ref_classes = nd == device, rl[rd == device]
+    touched, classes = (nx[mine] != cx[mine]).any(axis=(1, 2)), nl[mine]
+    pooled = comb(len(classes), int(touched.sum())) / comb(len(classes) + len(ref_classes), int(touched.sum()))
+    stratified = 1.0
+    for c in set(classes) & set(ref_classes):
+        k, a = int((classes == c).sum()), int(touched[classes == c].sum())
+        stratified *= comb(k, a) / comb(k + int((ref_classes == c).sum()), a)
+    return {"changed": int(touched.sum()), "bound": min(pooled, stratified)}
 
 
 def simulate(scenario: str, seed: int, devices: int = MAX_FLEET, windows: int = MAX_WINDOWS, **kind):
@@ -100,9 +128,11 @@ def row_trial(task: tuple) -> list[dict]:
     seed, baselines = 10_000 + trial, trial < baseline_trials
     records = []
 
-    def add(name, before, after, cells, classes=True):
+    def add(name, before, after, cells, classes=True, control=None):
         for n, w in cells:
             result = evaluate(cell(before, n, w), cell(after, n, w), drift, baselines, classes)
+            if control is not None:
+                result.update(within_device_bound(before, after, control, n, w))
             records.append({"row": name, "cell": f"{n}x{w}", "trial": trial, **result})
 
     if group == "null":
@@ -121,7 +151,8 @@ def row_trial(task: tuple) -> list[dict]:
         before = simulate("baseline", seed, 8, MAX_WINDOWS)
         for row, kind in zip(TARGET_ROWS[1:3], ("stuck", "clip"), strict=True):
             after = simulate("data-drift", seed, 8, MAX_WINDOWS, kind=kind, kind_devices=1)
-            add(row, before, after, [(8, w) for w in WINDOWS])
+            control = simulate("data-drift", seed, 8, MAX_WINDOWS, kind=kind, kind_devices=0)
+            add(row, before, after, [(8, w) for w in WINDOWS], control=control)
         reference = simulate("baseline", 0, 12, 100)  # the reference of the earlier bench, every trial
         add(TARGET_ROWS[3], reference, simulate("data-drift", 2000 + trial, 10, 50), [(12, 100)], classes=False)
     elif group.startswith("at reported MDE"):
@@ -169,6 +200,13 @@ def summarise(records: list[dict]) -> list[dict]:
                  "evidently": rate([r["evidently"] for r in rs if "evidently" in r]),
                  "tfdv": rate([r["tfdv"] for r in rs if "tfdv" in r]),
                  "note_example": next((r["note"] for r in rs if r["insufficient"]), "")}
+        if any("changed" in r for r in rs):  # what a test of the changed device against itself has to go on
+            changed = [r["changed"] for r in rs]
+            entry["changed_windows"] = {"median": float(np.median(changed)),
+                                        "p5_p95": [float(q) for q in np.percentile(changed, [5, 95])]}
+            entry["none_changed"] = rate([c == 0 for c in changed])
+            entry["bound_below_family_alpha"] = rate([r["family_alpha"] is not None
+                                                      and r["bound"] < r["family_alpha"] for r in rs])
         out.append(entry)
     order = {row: i for i, row in enumerate(ROW_ORDER)}
     return sorted(out, key=lambda e: (order.get(e["row"], len(order)), [int(v) for v in e["cell"].split("x")]))
@@ -197,13 +235,19 @@ def pivot(summary: list[dict], meta: dict) -> str:
             values.append("-" if e is None else "insuff." if e["insufficient"]["rate"] == 1 else
                           _pct(e["method"], counts=False))
         lines.append(f"| {row} | {trials[row]} | " + " | ".join(values) + " |")
-    lines += ["", "| target | cell | this method | kind named | reported MDE (gain) | evidently | TFDV |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| target | cell | this method | kind named | reported MDE (gain) | evidently | TFDV "
+                  "| changed windows: median (5-95%) | none changed | within-device bound < family alpha |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for e in summary:
         if e["row"].startswith(("target", "at reported")):
             mde = e["reported_mde_gain_median"]
+            changed = e.get("changed_windows")
+            bound = ("- | - | -" if changed is None else
+                     f"{changed['median']:g} ({changed['p5_p95'][0]:g}-{changed['p5_p95'][1]:g}) | "
+                     f"{_pct(e['none_changed'])} | {_pct(e['bound_below_family_alpha'])}")
             lines.append(f"| {e['row']} | {e['cell']} | {_pct(e['method'])} | {_pct(e['named_right'])} | "
-                         f"{'-' if mde is None else f'{mde:.1%}'} | {_pct(e['evidently'])} | {_pct(e['tfdv'])} |")
+                         f"{'-' if mde is None else f'{mde:.1%}'} | {_pct(e['evidently'])} | {_pct(e['tfdv'])} | "
+                         f"{bound} |")
     return "\n".join(lines) + "\n"
 
 
@@ -285,6 +329,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="trials per kind cell evidently and TFDV run on")
     parser.add_argument("--concept-trials", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--groups", default="null,targets,kinds",
+                        help="task groups to run (comma-separated; the MDE rows need null): a part of the matrix")
     parser.add_argument("--out", default="bench_drift.json")
     parser.add_argument("--markdown", default="bench_drift.md")
     parser.add_argument("--render", action="store_true", help="only write --markdown again from --out")
@@ -299,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict:
     meta = {"command": "python -m tests.bench_drift " + " ".join(sys.argv[1:] if argv is None else argv),
             "workers": args.workers, "baseline_trials": args.baseline_trials,
             "kind_baseline_trials": args.kind_baseline_trials, "drift_config": DriftConfig().__dict__,
-            "null_trials": args.null_trials, "kind_trials": args.kind_trials, "seconds": 0.0}
+            "null_trials": args.null_trials, "kind_trials": args.kind_trials, "groups": args.groups, "seconds": 0.0}
     records: list[dict] = []
 
     def write(done: int = 0, total: int = 0) -> dict:
@@ -318,8 +364,9 @@ def main(argv: list[str] | None = None) -> dict:
             write(done, total)
 
     b = args.baseline_trials
-    tasks = [(group, t, b, None) for t in range(args.null_trials) for group in ("null", "targets")]
-    tasks += [("kinds", t, args.kind_baseline_trials, None) for t in range(args.kind_trials)]
+    groups = args.groups.split(",")
+    tasks = [(group, t, b, None) for t in range(args.null_trials) for group in ("null", "targets") if group in groups]
+    tasks += [("kinds", t, args.kind_baseline_trials, None) for t in range(args.kind_trials) if "kinds" in groups]
     tasks.sort(key=lambda task: (task[1], task[0] != "kinds"))  # the first trials first: early partial tables
     run_tasks(tasks, args.workers, records, progress)
     # The test's own statement of what it would miss, checked: a gain as large as the reported smallest one.

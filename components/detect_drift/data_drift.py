@@ -17,6 +17,9 @@ error held by single-step maxT, and the families Bonferroni-combined at `alpha_d
 3. saturation, per device: the same relabellings, on the rise of each sensor's peak share (the share of
    samples at exactly the window's largest reading), unstandardized and one-sided: what finds a clipped or
    stuck sensor, whose change the standardized difference of family 1 caps (it widens the pooled spread).
+   A device with too few windows of each class for its strata to reach a p-value small enough (10 a side
+   over five classes: a few thousand relabellings) has its blocks relabelled across its classes instead,
+   still centred within each class (permutation.pooled_devices): a stuck axis shows in every window.
 4. between devices: devices seen on one side only, by their mean (class-centred) features, Welch t with whole
    devices permuted (step-down maxT): new devices of the same hardware do not alarm, new hardware does.
 
@@ -51,6 +54,7 @@ from components.detect_drift.permutation import (
     maxt_paired,
     maxt_saturation,
     paired_structure,
+    pooled_devices,
 )
 from components.detect_drift.results import jsonable
 from components.detect_drift.sensitivity import smallest_changes
@@ -167,7 +171,7 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
     standard = testable & ~np.array([n.endswith("_at_peak") for n in names])
 
     # 1-3: the devices on both sides, compared with themselves (None: no class of theirs on both sides)
-    paired = None
+    paired, pooled = None, None
     if paired_ids:
         in_ref, in_new = np.isin(ref_devices, paired_ids), np.isin(new_devices, paired_ids)
         paired = paired_structure(
@@ -197,7 +201,11 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
         if len(paired.devices) >= 2:
             candidates.append(("paired, fleet", float(arrangements.sum())))
         if peak_sensors:
-            candidates.append(("saturation, per device", float(arrangements.max())))
+            # a device whose classes leave too few relabellings to be found at the smallest share any family can
+            # get (four families), over the family's hypotheses, is relabelled across its classes (pooled_devices)
+            pooled = pooled_devices(paired, config.alpha_data / 4 / (len(paired.devices) * len(peak_sensors)))
+            candidates.append(("saturation, per device",
+                               float(np.where(pooled, paired.pooled_arrangements_log10(), arrangements).max())))
     if between is not None and min(len(between.ref_means), len(between.new_means)) >= max(config.min_devices, 2):
         candidates.append(("between devices", between.arrangements_log10))
     floor = 1 / (config.permutations + 1)
@@ -259,7 +267,7 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
                 evidence.append(KindEvidence(tuple(paired.devices), level, level + paired.diff.mean(0),
                                              adj_fleet < config.alpha_data, fleet=True))
         if "saturation, per device" in chosen_names:
-            rise, max_rise = maxt_saturation(paired, peak_sensors, config, rng)
+            rise, max_rise = maxt_saturation(paired, peak_sensors, config, rng, pooled)
             adj_sat = np.where(rise > TIE, np.minimum(1.0, maxt_adjusted(rise, max_rise) * len(chosen)), 1.0)
             for s_, idx in enumerate(peak_sensors):
                 adjusted[idx] = np.minimum(adjusted[idx], adj_sat[:, s_].min())

@@ -48,6 +48,12 @@ class Paired:
         per_stratum = (special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)) / math.log(10)
         return np.bincount(self.stratum_device, weights=per_stratum, minlength=len(self.devices))
 
+    def pooled_arrangements_log10(self) -> np.ndarray:
+        """log10 of each device's block relabellings when its blocks are relabelled across its strata:
+        C(blocks, new blocks) over the device's blocks of every class it has on both sides."""
+        n, k = self.new_blocks + self.ref_blocks, self.new_blocks
+        return (special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)) / math.log(10)
+
 
 def group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
     """[groups, K]: the sum of `values` [N, K] over the rows of each group code (bincount, column by column)."""
@@ -141,11 +147,20 @@ def paired_structure(features: np.ndarray, devices: np.ndarray, side: np.ndarray
                    new_level - ref_level, window_sd, windows)
 
 
-def device_differences(p: Paired, new_mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+def device_differences(p: Paired, new_mask: np.ndarray, values: np.ndarray,
+                       pooled: np.ndarray | None = None) -> np.ndarray:
     """[B, D, K]: each device's class-matched difference, new - reference, of `values` [S, M, K] under the
-    B relabellings `new_mask` [B, S, M]: its strata's mean differences, weighted by `share`."""
+    B relabellings `new_mask` [B, S, M]: its strata's mean differences, weighted by `share`. A device marked in
+    `pooled` [D] gets the plain difference of its new and reference blocks' means over all its strata (what
+    `relabellings` draws for it: its blocks relabelled across its strata)."""
     coef = np.where(new_mask, 1.0 / p.stratum_new[None, :, None], -1.0 / p.stratum_ref[None, :, None])
-    coef = np.where(p.present[None], coef, 0.0) * p.share[None, :, None]
+    coef = coef * p.share[None, :, None]
+    if pooled is not None and pooled.any():
+        device = p.stratum_device
+        plain = np.where(new_mask, 1.0 / p.new_blocks[device][None, :, None],
+                         -1.0 / p.ref_blocks[device][None, :, None])
+        coef = np.where(pooled[device][None, :, None], plain, coef)
+    coef = np.where(p.present[None], coef, 0.0)
     by_stratum = np.matmul(coef.transpose(1, 0, 2), values).transpose(1, 0, 2)  # [B, S, K], one GEMM a stratum
     starts = np.flatnonzero(np.r_[True, np.diff(p.stratum_device) != 0])  # strata are contiguous by device
     return np.add.reduceat(by_stratum, starts, axis=1)
@@ -158,12 +173,28 @@ def paired_statistics(p: Paired, new_mask: np.ndarray) -> tuple[np.ndarray, np.n
     return z, fleet
 
 
-def relabellings(p: Paired, rng: np.random.Generator, b: int) -> np.ndarray:
-    """[b, S, M]: each stratum's blocks given side labels at random, as many on the new side as observed."""
+def relabellings(p: Paired, rng: np.random.Generator, b: int, pooled: np.ndarray | None = None) -> np.ndarray:
+    """[b, S, M]: each stratum's blocks given side labels at random, as many on the new side as observed; a
+    device marked in `pooled` [D] has its blocks (of all its strata) relabelled together instead, as many on
+    the new side as it has there."""
     keys = np.where(p.present[None], rng.random((b, *p.present.shape)), 2.0)  # padding sorts last
     first = np.arange(keys.shape[2])[None, None, :] < p.stratum_new[None, :, None]  # the first k in key order
     mask = np.zeros(keys.shape, dtype=bool)
     np.put_along_axis(mask, np.argsort(keys, axis=2), first, axis=2)
+    if pooled is not None and pooled.any():
+        strata = np.flatnonzero(pooled[p.stratum_device])  # contiguous by device
+        device = p.stratum_device[strata]
+        rank = np.unique(device, return_inverse=True)[1]  # 0.. over the pooled devices, in stratum order
+        # One sort per relabelling over the pooled strata's slots: a device's keys are offset by 3 x its rank,
+        # so its slots sort together (padding, 2.0, after its real blocks); its first new_blocks are new.
+        slot_rank = np.repeat(rank, p.present.shape[1])
+        flat = keys[:, strata].reshape(b, -1) + 3.0 * slot_rank[None]
+        order = np.argsort(flat, axis=1)
+        start = np.searchsorted(slot_rank, slot_rank)  # each slot's device's first position in sorted order
+        position = np.empty_like(order)
+        np.put_along_axis(position, order, np.arange(order.shape[1])[None].repeat(b, 0), axis=1)
+        new = (position - start[None]) < p.new_blocks[device].repeat(p.present.shape[1])[None]
+        mask[:, strata] = new.reshape(b, len(strata), -1)
     return mask
 
 
@@ -186,12 +217,30 @@ def maxt_paired(p: Paired, testable: np.ndarray, config: DriftConfig, rng: np.ra
         (raw_fleet + 1) / n
 
 
-def maxt_saturation(p: Paired, sensors: list[list[int]], config: DriftConfig, rng: np.random.Generator):
+def pooled_devices(p: Paired, reachable: float) -> np.ndarray:
+    """[D] bool: the devices whose class strata give too few relabellings for a p-value of `reachable` (a few
+    windows of each class on each side), and whose blocks relabelled across their strata give more.
+
+    Decided from the counts alone (the design, not the readings), so either way the test stays a permutation
+    test. Relabelled across classes, a device's units are still centred within each of its classes, so a change
+    in its class mix does not move their means; what it may move is their spread (see maxt_saturation)."""
+    stratified, pooled = p.arrangements_log10(), p.pooled_arrangements_log10()
+    return (stratified < -math.log10(reachable)) & (pooled > stratified)
+
+
+def maxt_saturation(p: Paired, sensors: list[list[int]], config: DriftConfig, rng: np.random.Generator,
+                    pooled: np.ndarray | None = None):
     """One-sided maxT on the rise of each device's peak share, summed over each sensor's channels `sensors`.
 
     Unstandardized: a clipped or stuck channel lifts its share on the new side only, where a standardized
     statistic stays bounded (the pooled SD grows with the very change); shares are on one scale anyway. Summed
     per sensor: clipping hits every axis of a sensor now and then, and a stuck axis lifts the sum by itself.
+    Devices in `pooled` (pooled_devices) are relabelled across their classes: a stuck axis shows in every
+    window whatever its class, and with ten windows a side spread over five classes the strata alone allow
+    10^2.4 to 10^3.9 relabellings (bench_drift's 8 x 10 cell, 5th to 95th percentile), pooled C(20, 10) = 10^5.3.
+    The peak share hardly depends on the class once centred within it (a moving sensor's peak is one sample in
+    any motion), so the class-free relabelling costs little against a class-mix change (measured: bench_drift's
+    class-mix rows, and quantized boards saturating at full scale in tests/test_data_drift.py).
     Returns the observed rises [D, S] and the permutation maxima.
     """
     raw = np.stack([p.raw[:, :, idx].sum(2) for idx in sensors], axis=2)  # [strata, M, sensors]
@@ -199,8 +248,8 @@ def maxt_saturation(p: Paired, sensors: list[list[int]], config: DriftConfig, rn
     batch = max(1, min(config.permutations, 4_000_000 // max(raw.size, 1)))
     for start in range(0, config.permutations, batch):
         b = min(batch, config.permutations - start)
-        maxima.append(device_differences(p, relabellings(p, rng, b), raw).reshape(b, -1).max(1))
-    return device_differences(p, p.observed_new[None], raw)[0], np.concatenate(maxima)
+        maxima.append(device_differences(p, relabellings(p, rng, b, pooled), raw, pooled).reshape(b, -1).max(1))
+    return device_differences(p, p.observed_new[None], raw, pooled)[0], np.concatenate(maxima)
 
 
 def maxt_adjusted(observed: np.ndarray, maxima: np.ndarray) -> np.ndarray:
