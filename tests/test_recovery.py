@@ -137,22 +137,29 @@ def test_monitors_killed_during_train_evaluate_and_promote_leave_nothing_behind_
           f"production {registry.production(store)}, production.json "
           f"{get_json(store, registry.POINTER)['version'] if store.exists(registry.POINTER) else None}")
 
+    promoted = registry.production(store)  # set when the kill came after the promotion record
+
     again = _monitor(store_path, root, config_path)
     out, err = again.communicate(timeout=900)
     assert again.returncode == 0, out[-3000:] + err[-3000:]
     trigger = json.loads(out)["trigger"]
-    assert trigger["started"] and trigger["previous"]["state"] == "dead" and trigger["attempt"] == 4, trigger
-    assert not trigger["run"]["failed"] and trigger["run"]["production"] == trigger["run"]["model_version"]
+    if promoted is None:  # killed before the promotion: the dead run is retried, and this attempt succeeds
+        assert trigger["started"] and trigger["previous"]["state"] == "dead" and trigger["attempt"] == 4, trigger
+        assert not trigger["run"]["failed"] and trigger["run"]["production"] == trigger["run"]["model_version"]
+        promoted = trigger["run"]["model_version"]
+    else:  # on a loaded machine the kill can land after it: the model trained on all the data is in production,
+        # so there is nothing to retrain, and the next monitor only brings production.json up to date
+        assert not trigger["started"] and "nothing to do" in trigger["reason"], trigger
 
-    # One run per monitor: three dead claims and this one, in order, nothing else.
+    # One run per monitor: three dead claims and, if it had to run, this one, in order, nothing else.
     claims = sorted(k for k in store.list("alerts/") if k.endswith("/claim.json"))
     outcomes = [get_json(store, k.replace("claim.json", "outcome.json"))["state"] for k in claims]
     # Each killed run recorded itself as interrupted on its way out (the kernel's parent-death signal).
-    assert len(claims) == 4 and outcomes == ["interrupted"] * 3 + ["succeeded"], outcomes
+    assert outcomes == ["interrupted"] * 3 + ["succeeded"] * trigger["started"], outcomes
     # Exactly one production model, every version whole, the promotions log consistent.
     _registry_is_consistent(store)
-    assert registry.production(store) == trigger["run"]["model_version"]
-    assert [p["version"] for p in registry.promotions(store)][-1] == trigger["run"]["model_version"]
+    assert registry.production(store) == promoted
+    assert [p["version"] for p in registry.promotions(store)][-1] == promoted
     # Datasets: each upload in exactly one version.
     uploads_seen = [u["key"] for v in list_versions(store) for u in read_manifest(store, v)["uploads"]]
     assert len(uploads_seen) == len(set(uploads_seen)) == len(uploads)
