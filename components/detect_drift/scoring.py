@@ -10,15 +10,18 @@ and the samples of the evidence rows.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from components.cores import available_cores
+from components.cores import available_cores, in_order
 from components.detect_drift.kinds import SaturationCount
 from components.window_table import WindowTable
+
+T = TypeVar("T")
 
 
 class Int8Scorer:
@@ -80,13 +83,13 @@ class ProductionModel:
             return np.concatenate(list(pool.map(lambda i: self.batch.scores(x[bounds[i]:bounds[i + 1]]),
                                                 range(workers))))
 
-    def scores_in(self, pool: ThreadPoolExecutor, x: np.ndarray) -> Future:
-        """`scores(x)` as a task of `pool` (one thread: the pool's others score other pieces meanwhile)."""
-        if self.batch is None:  # the interpreters are one per core already, each busy with a slice
+    def scores_in(self, pool: ThreadPoolExecutor, x: np.ndarray, tag: T) -> Future[tuple[T, np.ndarray]]:
+        """(tag, scores(x)) as a task of `pool`, one thread to it: the pool's others score other pieces."""
+        if self.batch is None:  # the interpreters are one per core already and not to be shared: here, now
             done = Future()
-            done.set_result(self.scorer(x))
+            done.set_result((tag, self.scorer(x)))
             return done
-        return pool.submit(self.batch.scores, x)
+        return pool.submit(lambda: (tag, self.batch.scores(x)))
 
     def dequantize(self, scores: np.ndarray) -> np.ndarray:
         """Int8Model.dequantize: the scores in [0, 1]."""
@@ -143,16 +146,11 @@ def score_rows(table: WindowTable, model: ProductionModel, side: str, sample: np
     keep_order = np.argsort(keep, kind="stable")
     keep_sorted = keep[keep_order]
     workers = available_cores(4)
-    scoring: deque[tuple[np.ndarray, Future]] = deque()
 
-    def collect(positions: np.ndarray, scores: Future) -> None:
-        result.scores[positions], result.scored[positions] = scores.result(), True
-
-    # Pieces are scored in threads while the next ones are read and counted here; a few at a time, so the
-    # samples waiting for a thread stay a few MB.
-    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+    def pieces(pool: ThreadPoolExecutor) -> Iterator[Future[tuple[np.ndarray, np.ndarray]]]:
+        """Each piece's scoring task, started; meanwhile its saturation counted and its kept samples kept."""
         for positions, x in table.samples(rows):
-            scoring.append((positions, model.scores_in(pool, x)))
+            scoring = model.scores_in(pool, x, positions)
             at_rows = rows[positions]
             if len(sample):
                 i = np.searchsorted(sample, at_rows).clip(max=len(sample) - 1)
@@ -165,9 +163,12 @@ def score_rows(table: WindowTable, model: ProductionModel, side: str, sample: np
                     if not len(result.kept):
                         result.kept = np.zeros((len(keep), *x.shape[1:]), dtype=x.dtype)
                     result.kept[keep_order[k[hit]]], result.kept_done[keep_order[k[hit]]] = x[hit], True
-            while len(scoring) > 2 * workers:
-                collect(*scoring.popleft())
-        while scoring:
-            collect(*scoring.popleft())
+            yield scoring
+
+    # Pieces are scored in threads while the next ones are read and counted here; a few at a time, so the
+    # samples waiting for a thread stay a few MB.
+    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for positions, scores in in_order(pieces(pool), 2 * workers):
+            result.scores[positions], result.scored[positions] = scores, True
     result.saturation = count.result(side)
     return result

@@ -13,18 +13,16 @@ has it, so ingesting the same data twice adds nothing and loses nothing.
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
 
 import numpy as np
 
 from components.config import Config
 from components.contract import QuarantinedRow
-from components.cores import available_cores
+from components.cores import available_cores, in_order
 from components.dataset_features import window_drift_features, write_drift_features
 from components.datasets import WindowSet, list_versions, new_version_id, read_index, read_manifest, write_version
 from components.store import Store
@@ -211,13 +209,7 @@ def _read_uploads(store: Store, keys: list[str], config: Config, fetch_pool: Thr
         fetched = fetch_pool.submit(store.get_bytes, key)
         return parse_pool.submit(lambda: read_upload(key, fetched.result(), config))
 
-    pending = iter(keys)
-    in_flight = deque(start(key) for key in islice(pending, 2 * config.store.max_concurrent_requests))
-    while in_flight:
-        upload = in_flight.popleft().result()
-        for key in islice(pending, 1):
-            in_flight.append(start(key))
-        yield upload
+    return in_order((start(key) for key in keys), 2 * config.store.max_concurrent_requests)
 
 
 def ingest_markdown(result: IngestResult, examples: int = 10) -> str:
