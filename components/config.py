@@ -160,8 +160,13 @@ class DriftConfig:
     # A device's windows per side are averaged in at most this many blocks of consecutive windows before its
     # old and new blocks are permuted: neighbouring windows that move together count once.
     max_blocks: int = 10
-    # The data-drift test reads at most this many windows per device and side, evenly over time.
+    # The data-drift test reads at most this many windows per device and side, evenly over time...
     max_windows_per_device: int = 400
+    # ...and at most about this many per side in all: a side with more devices than this allows at
+    # max_windows_per_device gets fewer per device (never fewer than max_blocks). Every window of the sample is
+    # scored by the model (its class stratum); past a few hundred devices, the devices' own differences, not
+    # the windows per device, limit what the test can see.
+    max_windows_data_drift: int = 200_000
     tfdv_js_threshold: float = 0.1  # Jensen-Shannon divergence of numeric features (TFDV evidence)
     tfdv_linf_threshold: float = 0.1  # L-infinity distance of categorical features (TFDV evidence)
     # Prediction drift (evidence): windows scored by the production model, sampled beyond this many.
@@ -329,6 +334,9 @@ def _check(config: Config, where: str) -> None:
     for name in ("alpha_data", "alpha_concept", "alpha_breakdown"):
         if not 0 < getattr(drift, name) < 1:
             raise ConfigError(f"{where}: drift.{name} must be between 0 and 1, got {getattr(drift, name)}")
+    if drift.max_windows_per_device < 1 or drift.max_windows_data_drift < 1:
+        raise ConfigError(f"{where}: drift.max_windows_per_device and drift.max_windows_data_drift must be at least "
+                          f"1, got {drift.max_windows_per_device} and {drift.max_windows_data_drift}")
     if drift.permutations < 100:
         raise ConfigError(f"{where}: drift.permutations must be at least 100, got {drift.permutations}")
     monitor = config.monitor

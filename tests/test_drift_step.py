@@ -275,3 +275,23 @@ def test_features_only_versions_are_tested_on_their_features_and_say_what_was_no
     assert e["unscored_windows"]["labelled"] == int((new.labels != "").sum()) > 0
     assert e["concept_drift"] is None and "note" in e["prediction_drift"]
     assert "Not scored by the model" in report.summary_md
+
+
+def test_a_large_fleet_s_data_drift_sample_is_capped_per_side_and_the_decision_says_how(fleet, tmp_path):
+    """Past drift.max_windows_data_drift windows per side the sample takes fewer windows per device (never fewer
+    than max_blocks), so the model scores a bounded number; the decision says what was sampled."""
+    from components.detect_drift.step import load_monitor_inputs
+
+    store, _, _ = fleet
+    inputs = load_monitor_inputs(store, None, CONFIG.data)
+    devices = len(np.unique(inputs.new.device_ids))
+    drift = CONFIG.to_dict()["drift"]
+    capped = Config.from_dict({**CONFIG.to_dict(), "drift": {**drift, "max_windows_data_drift": 15 * devices}})
+    e = detect_drift(inputs, capped, tmp_path / "r.html").evidence
+    assert e["data_drift_sample"]["windows_per_device"]["new"] == 15
+    assert e["data_drift_sample"]["windows"]["new"] == e["data_drift"]["new_windows"] == 15 * devices
+    floor = Config.from_dict({**CONFIG.to_dict(), "drift": {**drift, "max_windows_data_drift": 1}})
+    assert (detect_drift(inputs, floor, tmp_path / "r.html").evidence["data_drift_sample"]["windows"]["new"]
+            == drift["max_blocks"] * devices)
+    uncapped = detect_drift(inputs, CONFIG, tmp_path / "r.html").evidence["data_drift_sample"]
+    assert uncapped["windows"]["new"] == len(inputs.new) and uncapped["windows_per_device"]["new"] == 400

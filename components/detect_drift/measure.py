@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from components.config import Config, DataConfig
+from components.config import Config, DataConfig, DriftConfig
 from components.detect_drift.core import ConceptDriftResult, concept_drift_from_predictions
 from components.detect_drift.data_drift import DataDriftResult, data_drift_from_features
 from components.detect_drift.scoring import ProductionModel, Scored, score_rows
@@ -52,6 +52,13 @@ def per_device_sample(devices: np.ndarray, order: np.ndarray, limit: int) -> np.
     return np.flatnonzero(keep.to_numpy())
 
 
+def windows_per_device(devices: int, drift: DriftConfig) -> int:
+    """The data-drift sample's windows per device on a side of this many `devices`: max_windows_per_device,
+    fewer where the side's devices would exceed max_windows_data_drift in all, never fewer than max_blocks."""
+    share = drift.max_windows_data_drift // max(devices, 1)
+    return max(min(drift.max_windows_per_device, share), drift.max_blocks)
+
+
 def prediction_drift(ref_scores: np.ndarray, new_scores: np.ndarray, names: tuple[str, ...]) -> dict:
     """The production model's predicted classes and confidence on reference vs new windows (evidence), from
     its dequantized scores [N, K] of each side's windows."""
@@ -78,11 +85,13 @@ def measure(ref: WindowTable, new: WindowTable, tflite: bytes, holdout_accuracy:
             config: Config) -> Measured:
     drift, data = config.drift, config.data
     names = np.array(data.class_names)
-    # The data-drift test on at most max_windows_per_device windows per device and side, each window in the
+    # The data-drift test on a sample of each device's windows per side, evenly over time, each window in the
     # class the production model predicts (the signal's class: neither a new class mix nor a stale label
-    # moves it), in time order.
-    ref_d = per_device_sample(ref.device_ids, ref.t0_ms, drift.max_windows_per_device)
-    new_d = per_device_sample(new.device_ids, new.t0_ms, drift.max_windows_per_device)
+    # moves it).
+    devices = {"reference": len(pd.unique(ref.device_ids)), "new": len(pd.unique(new.device_ids))}
+    per_device = {side: windows_per_device(count, drift) for side, count in devices.items()}
+    ref_d = per_device_sample(ref.device_ids, ref.t0_ms, per_device["reference"])
+    new_d = per_device_sample(new.device_ids, new.t0_ms, per_device["new"])
     y_new = label_indices(new.labels, data.class_names)
     labelled = np.flatnonzero(y_new >= 0)
     ref_i = _sample(len(ref), drift.prediction_sample, drift.seed)  # prediction drift (evidence)
@@ -115,7 +124,9 @@ def measure(ref: WindowTable, new: WindowTable, tflite: bytes, holdout_accuracy:
     unscored = {"data_drift_sample": int((ref_class < 0).sum() + (new_class < 0).sum()),
                 "labelled": int((~scored).sum())}
     counts = {"new_windows": len(new), "new_labelled_windows": len(labelled),
-              "new_devices": len(np.unique(new.device_ids)), "model_scoring": model.note,
+              "new_devices": devices["new"], "model_scoring": model.note,
+              "data_drift_sample": {"windows_per_device": per_device,
+                                    "windows": {"reference": len(ref_d), "new": len(new_d)}},
               **({"unscored_windows": unscored} if any(unscored.values()) else {})}
     return Measured(data_result, concept, predictions, counts, _evidence_frame(ref, ref_e, ref_s, data),
                     _evidence_frame(new, new_e, new_s, data),
