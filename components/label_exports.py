@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import dataclass, field
 
-from components.relabel_queue.core import LABEL_CONTROL
+from components.label_studio import LABEL_CONTROL
 
 FORMATS_READ = "JSON, JSON_MIN or CSV"
 

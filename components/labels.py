@@ -52,7 +52,7 @@ from components.datasets import (
     write_version,
 )
 from components.label_exports import ExportFormat, Rejected, read_export
-from components.relabel_queue.core import LABEL_CONTROL, SERIES_OBJECT
+from components.label_studio import LABEL_CONTROL, SERIES_OBJECT
 from components.store import Store
 
 KIND = "labels"

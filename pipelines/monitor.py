@@ -17,14 +17,14 @@ from pathlib import Path
 
 from components.alerts import claim_trigger, heartbeat, record_outcome, record_run
 from components.config import Config
+from components.drift_decision import drift_kinds
 from components.performance import record_monitor_run
 from components.store import Store, get_json
 
 
 def trigger_reason(decision: dict, config: Config) -> str:
     """Why this decision should start a training run, or "" when it should not."""
-    kinds = set(decision["decision"].split("+")) - {"none"}
-    wanted = sorted(kinds & set(config.monitor.trigger_on))
+    wanted = sorted(drift_kinds(decision["decision"]) & set(config.monitor.trigger_on))
     if wanted:
         return f"{'+'.join(wanted)} drift"
     if not decision.get("production_model") and decision.get("labelled_windows"):

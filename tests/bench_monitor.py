@@ -254,7 +254,8 @@ def child(root: str, html: str) -> None:
     """The monitor itself: what the drift-monitor pipeline's detect-drift step does, timed by part."""
     t0 = time.perf_counter()
     from components.config import Config
-    from components.detect_drift.step import detect_drift, load_monitor_inputs, write_report
+    from components.detect_drift.step import detect_drift, write_report
+    from components.drift_inputs import load_monitor_inputs
     from components.store import LocalStore
 
     store, config = LocalStore(root), Config()
@@ -288,7 +289,7 @@ def anchor(root: str, windows: int, seed: int) -> None:
     import pandas as pd
 
     from components.config import Config
-    from components.detect_drift.step import load_monitor_inputs
+    from components.drift_inputs import load_monitor_inputs
     from components.store import LocalStore
     from components.window_features import drift_feature_names
 

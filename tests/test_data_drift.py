@@ -11,7 +11,7 @@ import pytest
 
 from components.config import Config, DriftConfig
 from components.detect_drift import INSUFFICIENT, decide, detect_data_drift
-from components.detect_drift.core import drift_kinds
+from components.drift_decision import drift_kinds
 from components.simulator import simulate_arrays
 
 DATA = Config().data

@@ -9,7 +9,8 @@ import pytest
 from components import registry
 from components.config import Config
 from components.datasets import lineage_versions, read_lineage, read_manifest
-from components.detect_drift.step import detect_drift, load_drift_inputs, write_report
+from components.detect_drift.step import detect_drift, write_report
+from components.drift_inputs import load_drift_inputs, load_monitor_inputs
 from components.features import input_groups, label_indices
 from components.ingest.core import run_ingest
 from components.int8_model import Int8Model
@@ -220,7 +221,6 @@ def test_the_monitor_decides_on_stored_features_as_on_the_windows_whole(fleet, t
     written before, labels versions), or as tables with the features ingest stores."""
     from components.dataset_features import features_key, write_drift_features
     from components.datasets import list_versions, read_windows
-    from components.detect_drift.step import load_monitor_inputs
 
     store, _, _ = fleet
 
@@ -247,7 +247,6 @@ def test_features_only_versions_are_tested_on_their_features_and_say_what_was_no
     out of concept and prediction drift, and the decision says how many windows the model could not score."""
     from components.dataset_features import features_key, version_features, write_drift_features
     from components.datasets import read_windows, write_version
-    from components.detect_drift.step import load_monitor_inputs
     from components.store import put_json
 
     source, baseline, _ = fleet
@@ -280,7 +279,6 @@ def test_features_only_versions_are_tested_on_their_features_and_say_what_was_no
 def test_a_large_fleet_s_data_drift_sample_is_capped_per_side_and_the_decision_says_how(fleet, tmp_path):
     """Past drift.max_windows_data_drift windows per side the sample takes fewer windows per device (never fewer
     than max_blocks), so the model scores a bounded number; the decision says what was sampled."""
-    from components.detect_drift.step import load_monitor_inputs
 
     store, _, _ = fleet
     inputs = load_monitor_inputs(store, None, CONFIG.data)

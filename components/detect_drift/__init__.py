@@ -1,7 +1,6 @@
 """Drift detection: per-window features, a device-level data-drift test, a concept-drift test, the decision."""
 
 from components.detect_drift.core import (
-    INSUFFICIENT,
     ConceptDriftResult,
     DriftConfig,
     decide,
@@ -11,6 +10,7 @@ from components.detect_drift.core import (
     tfdv_drift,
 )
 from components.detect_drift.data_drift import DataDriftResult, data_drift_from_features, detect_data_drift
+from components.drift_decision import INSUFFICIENT
 from components.window_features import (
     drift_feature_names,
     drift_features,

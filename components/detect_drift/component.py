@@ -13,8 +13,8 @@ def detect_drift(store_url: str, config_json: str, dataset_version: str, report:
     data", with evidence).
     `performance`: the production model's accuracy over the monitor runs, as a chart."""
     from components.config import Config
-    from components.detect_drift.core import drift_kinds
     from components.detect_drift.step import run
+    from components.drift_decision import drift_kinds
     from components.store import open_store
 
     config = Config.from_json(config_json)

@@ -30,6 +30,7 @@ from scipy import stats
 from components.config import DriftConfig
 from components.detect_drift.data_drift import DataDriftResult
 from components.detect_drift.results import jsonable
+from components.drift_decision import INSUFFICIENT
 
 # -------------------------------------------------------------------------------------------- concept drift
 
@@ -236,14 +237,6 @@ def evidently_default_drift(ref_frame: pd.DataFrame, new_frame: pd.DataFrame) ->
 
 
 # ------------------------------------------------------------------------------------------------- decision
-
-
-INSUFFICIENT = "insufficient data"
-
-
-def drift_kinds(decision: str) -> set[str]:
-    """{"data", "concept"}, either or none: what a decision says drifted ("insufficient data" is neither)."""
-    return set(decision.split("+")) & {"data", "concept"}
 
 
 def decide(data: DataDriftResult | None, concept: ConceptDriftResult | None,

@@ -2,6 +2,7 @@
 
     reference  the dataset lineage the production model was trained on (labels as it was trained)
     new        every window in the latest lineage that is not in the reference
+(read by components/drift_inputs.py, which the relabel queue reads them with too).
 
 Data drift and concept drift decide (core.py); prediction drift, TFDV's comparators and evidently's report
 are evidence for people, window-level, so they are reported but do not decide. Reports land in the store:
@@ -16,93 +17,19 @@ this decision's point, which its monitor records once it has acted on it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from components import registry
-from components.config import Config, DataConfig
-from components.datasets import WindowSet, latest_version, lineage_versions, read_versions
+from components.config import Config
 from components.detect_drift.core import ConceptDriftResult, decide, evidently_report, tfdv_drift
 from components.detect_drift.measure import measure
 from components.detect_drift.results import jsonable
+from components.drift_inputs import DriftInputs, load_monitor_inputs
 from components.store import Store, put_json
-from components.window_table import WindowTable, read_tables
+from components.window_table import WindowTable
 
 PREFIX = "drift/"
-
-
-@dataclass
-class DriftInputs:
-    """What one detect-drift run compares; loaded from the store by `load_monitor_inputs` (tables: what the
-    monitor reads) or `load_drift_inputs` (the windows whole: what the relabel queue needs)."""
-
-    dataset_version: str | None  # the latest lineage's head: names the data compared
-    production: str | None  # the model in production, if any
-    tflite: bytes | None
-    holdout_accuracy: float
-    holdout_windows: int
-    reference: WindowSet | WindowTable | None
-    new: WindowSet | WindowTable | None
-    # "device_id/window_id" of reference windows whose label an import changed since the model was trained
-    relabelled_keys: frozenset[str] = frozenset()
-    labelled_windows: int = 0  # with no model in production: labelled windows there are to train on
-
-    @property
-    def relabelled(self) -> int:
-        return len(self.relabelled_keys)
-
-    @property
-    def data_key(self) -> str:
-        """The data an alert is about: the same key twice means the same data."""
-        return f"{self.dataset_version}--{self.production}"
-
-
-def load_drift_inputs(store: Store, dataset_version: str | None = None) -> DriftInputs:
-    """The inputs with the windows whole (WindowSet, samples in memory)."""
-    return _load(store, dataset_version, lambda versions, split_by=None: read_versions(store, versions, split_by))
-
-
-def load_monitor_inputs(store: Store, dataset_version: str | None = None,
-                        data: DataConfig = DataConfig()) -> DriftInputs:
-    """The inputs as the monitor reads them (WindowTable): every window's identity, label and time from the
-    versions' features files; features and raw samples later, for the rows the decision uses."""
-    return _load(store, dataset_version, lambda versions, split_by=None: read_tables(store, versions, data,
-                                                                                      split_by))
-
-
-def _load(store: Store, dataset_version: str | None, read: Callable) -> DriftInputs:
-    """`read(versions, split_by=None)` combines versions as datasets.read_versions does."""
-    dataset_version = dataset_version or latest_version(store)
-    production = registry.production(store)
-    if not dataset_version or not production:
-        labelled = (int((read(lineage_versions(store, dataset_version))[0].labels != "").sum())
-                    if dataset_version else 0)
-        return DriftInputs(dataset_version, production, None, float("nan"), 0, None, None, labelled_windows=labelled)
-    record = registry.read_model(store, production)
-    trained = lineage_versions(store, record["dataset_version"])
-    reference = read(trained)[0]
-    lineage = lineage_versions(store, dataset_version)
-    if lineage[:len(trained)] == trained:
-        # Every window of the training lineage's versions is in the reference, so only the later versions can
-        # hold new windows, or new labels of trained windows (a labels version copies them): read only those,
-        # split into windows the model never saw and copies of trained ones.
-        later = lineage[len(trained):]
-        new, copies = (read(later, split_by=reference) if later
-                       else [reference.select(np.zeros(len(reference), dtype=bool))] * 2)
-    else:  # the model was trained on data that is not an ancestor of this version: compare whole lineages
-        new, copies = read(lineage, split_by=reference)
-    trained_label = dict(zip(reference.keys().tolist(), reference.labels.tolist(), strict=True))
-    relabelled = frozenset(k for k, label in zip(copies.keys().tolist(), copies.labels.tolist(), strict=True)
-                           if trained_label[k] != label)
-    metrics = json.loads(store.get_bytes(f"models/{production}/metrics.json"))
-    return DriftInputs(dataset_version, production, store.get_bytes(f"models/{production}/model.tflite"),
-                       float(metrics["int8_accuracy"]), int(metrics["holdouts"]["holdout"]["windows"]),
-                       reference, new, relabelled)
 
 
 @dataclass

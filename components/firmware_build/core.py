@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
-BOARDS = ("nano33ble", "esp32dev")
 
 
 @dataclass

@@ -14,9 +14,9 @@ def quantize(store_url: str, config_json: str, dataset_version: str, model: dsl.
 
     from components.config import Config
     from components.datasets import read_lineage
+    from components.model import labelled_data
     from components.quantize.core import quantize
     from components.store import open_store
-    from components.train.core import labelled_data
 
     config = Config.from_json(config_json)
     data = labelled_data(read_lineage(open_store(store_url, config.store), dataset_version), config)

@@ -20,7 +20,7 @@ import numpy as np
 from components.config import Config
 from components.features import input_groups
 from components.int8_model import operator_names
-from components.train.core import LabelledData, build_model, compile_model, seed_everything
+from components.model import LabelledData, build_model, compile_model, is_normalization_layer, seed_everything
 
 
 def _norm_quantize_config():
@@ -63,7 +63,7 @@ def quantization_aware(model):
         clone = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.InputLayer):
             return clone
-        if layer.name.startswith("norm_"):
+        if is_normalization_layer(layer.name):
             return q.quantize_annotate_layer(clone, quantize_config=norm_config())
         return q.quantize_annotate_layer(clone)
 

@@ -19,18 +19,13 @@ from datetime import UTC, datetime
 import numpy as np
 
 from components.config import Config
-from components.detect_drift.core import drift_kinds
-from components.detect_drift.features import window_features
-from components.detect_drift.step import DriftInputs
+from components.drift_decision import drift_kinds
+from components.drift_inputs import DriftInputs, load_drift_inputs
 from components.features import input_groups, label_indices
-from components.relabel_queue.core import (
-    fresh_label_suggestions,
-    label_studio_config,
-    label_studio_tasks,
-    select_for_concept_drift,
-    select_for_data_drift,
-)
+from components.label_studio import label_studio_config, label_studio_tasks
+from components.relabel_queue.core import fresh_label_suggestions, select_for_concept_drift, select_for_data_drift
 from components.store import Store, put_json
+from components.window_features import window_features
 
 PREFIX = "labels/queues/"
 
@@ -116,8 +111,6 @@ def answer_with_oracle(store: Store, tasks_key: str, config: Config, base_versio
 def run_relabel_queue(store: Store, config: Config, decision: dict) -> tuple[str, dict]:
     """Queue what `decision` (detect-drift's decision.json) asks for; with the demo's oracle, import the
     answers. Returns (the dataset version to train on, a summary)."""
-    from components.detect_drift.step import load_drift_inputs
-
     version, summary = decision["dataset_version"] or "", {"decision": decision["decision"], "tasks": 0}
     if not drift_kinds(decision["decision"]):  # "none" or "insufficient data": nothing to label for
         return version, summary
