@@ -367,7 +367,7 @@ def _device(args) -> dict:
         version = args.model or registry.production(store)
         if not version:
             raise ValueError("device verify needs --model VERSION: nothing is in production")
-        from components.evaluate.core import load_holdouts
+        from components.holdouts import load_holdouts
 
         record = registry.read_model(store, version)
         windows = load_holdouts(store, record["dataset_version"], config)["holdout"].x[:args.windows]

@@ -21,8 +21,8 @@ import numpy as np
 
 from components import registry
 from components.config import Config
-from components.evaluate.core import Holdout, load_holdouts
 from components.features import input_groups
+from components.holdouts import Holdout, load_holdouts
 from components.int8_model import Int8Model
 from components.performance import STYLE, Chart, accuracy_chart, points_table, read_series, report_keys
 from components.simulator import read_truth

@@ -30,8 +30,9 @@ def bench_model(devices: int, windows_per_device: int) -> dict:
     """Train, quantize and evaluate on the default fleet; time TFLM against the reference kernels."""
     from components.config import Config
     from components.datasets import read_lineage
-    from components.evaluate.core import evaluate, load_holdouts
+    from components.evaluate.core import evaluate
     from components.features import input_groups
+    from components.holdouts import load_holdouts
     from components.ingest.core import run_ingest
     from components.int8_model import Int8Model
     from components.quantize.core import quantize

@@ -17,7 +17,8 @@ def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.
     import tf_keras as keras
 
     from components.config import Config
-    from components.evaluate.core import evaluate, load_champion, load_holdouts
+    from components.evaluate.core import evaluate, load_champion
+    from components.holdouts import load_holdouts
     from components.store import open_store
 
     config = Config.from_json(config_json)

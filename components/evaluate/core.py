@@ -16,42 +16,13 @@ import numpy as np
 from components.boards import check_budgets, check_latency
 from components.c_sources import export_c_array
 from components.config import Config
-from components.datasets import lineage_versions, read_lineage, read_manifest, read_window_ids
 from components.evaluate.blessing import Blessing, bless, classification_metrics, model_card, target_checks
-from components.features import input_groups, label_indices, model_inputs, split_devices
+from components.features import input_groups, model_inputs
+from components.holdouts import Holdout
 from components.int8_model import Int8Model
 from components.qemu_target import TargetCheck, check_on_target
 from components.registry import production
 from components.store import Store
-
-
-@dataclass
-class Holdout:
-    x: np.ndarray  # raw windows [N, T, C]
-    y: np.ndarray  # class indices
-    keys: tuple[tuple[str, str], ...] = ()  # (device_id, window_id) of each window
-
-
-def load_holdouts(store: Store, dataset_version: str, config: Config) -> dict[str, Holdout]:
-    """The labelled windows of holdout devices, with their current labels (a labels version may have
-    corrected them): all of them, those the oldest version brought ("baseline"), the newest ingest's."""
-    ingested = [v for v in lineage_versions(store, dataset_version) if read_manifest(store, v).get("kind") != "labels"]
-    origin_of: dict[tuple[str, str], int] = {}
-    for i, version in enumerate(ingested):
-        for key in zip(*read_window_ids(store, version), strict=True):
-            origin_of.setdefault(key, i)
-    windows = read_lineage(store, dataset_version)
-    origin = np.array([origin_of.get(k, -1) for k in zip(windows.device_ids, windows.window_ids, strict=True)])
-    y = label_indices(windows.labels, config.data.class_names)
-    labelled = y >= 0
-    split = split_devices(windows.device_ids[labelled], config.train)  # the split train() made
-    held = labelled & np.isin(windows.device_ids, split.holdout)
-    sets = {"holdout": held, "baseline": held & (origin == 0)}
-    if len(ingested) > 1 and (held & (origin == len(ingested) - 1)).any():
-        sets["newest"] = held & (origin == len(ingested) - 1)
-    keys = np.array(list(zip(windows.device_ids, windows.window_ids, strict=True)), dtype=str).reshape(-1, 2)
-    return {name: Holdout(windows.x[mask], y[mask], tuple(map(tuple, keys[mask].tolist())))
-            for name, mask in sets.items() if mask.any()}
 
 
 @dataclass
