@@ -279,17 +279,23 @@ def test_features_only_versions_are_tested_on_their_features_and_say_what_was_no
 def test_a_large_fleet_s_data_drift_sample_is_capped_per_side_and_the_decision_says_how(fleet, tmp_path):
     """Past drift.max_windows_data_drift windows per side the sample takes fewer windows per device (never fewer
     than max_blocks), so the model scores a bounded number; the decision says what was sampled."""
+    from components.detect_drift.measure import measure
 
     store, _, _ = fleet
     inputs = load_monitor_inputs(store, None, CONFIG.data)
     devices = len(np.unique(inputs.new.device_ids))
     drift = CONFIG.to_dict()["drift"]
-    capped = Config.from_dict({**CONFIG.to_dict(), "drift": {**drift, "max_windows_data_drift": 15 * devices}})
-    e = detect_drift(inputs, capped, tmp_path / "r.html").evidence
+
+    def with_cap(cap: int) -> Config:
+        return Config.from_dict({**CONFIG.to_dict(), "drift": {**drift, "max_windows_data_drift": cap}})
+
+    def sampled(config: Config) -> dict:  # the counts detect_drift copies into decision.json, without the reports
+        return measure(inputs.reference, inputs.new, inputs.tflite, inputs.holdout_accuracy, inputs.holdout_windows,
+                       config).counts["data_drift_sample"]
+
+    e = detect_drift(inputs, with_cap(15 * devices), tmp_path / "r.html").evidence
     assert e["data_drift_sample"]["windows_per_device"]["new"] == 15
     assert e["data_drift_sample"]["windows"]["new"] == e["data_drift"]["new_windows"] == 15 * devices
-    floor = Config.from_dict({**CONFIG.to_dict(), "drift": {**drift, "max_windows_data_drift": 1}})
-    assert (detect_drift(inputs, floor, tmp_path / "r.html").evidence["data_drift_sample"]["windows"]["new"]
-            == drift["max_blocks"] * devices)
-    uncapped = detect_drift(inputs, CONFIG, tmp_path / "r.html").evidence["data_drift_sample"]
+    assert sampled(with_cap(1))["windows"]["new"] == drift["max_blocks"] * devices
+    uncapped = sampled(CONFIG)
     assert uncapped["windows"]["new"] == len(inputs.new) and uncapped["windows_per_device"]["new"] == 400
