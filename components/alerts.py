@@ -29,10 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from components import layout
 from components.config import MonitorConfig
 from components.store import ObjectExists, ObjectMissing, Store, get_json, put_json
 
-PREFIX = "alerts/"
 # KFP 2.x run states (v2beta1 RuntimeState): those that still go on, and those that ended well.
 KFP_ALIVE = {"PENDING", "RUNNING", "PAUSED", "CANCELING", "RUNTIME_STATE_UNSPECIFIED"}
 KFP_SUCCEEDED = {"SUCCEEDED"}
@@ -58,11 +58,7 @@ class Claim:
 
 
 def _claims(store: Store, data_key: str) -> list[str]:
-    return sorted(k for k in store.list(f"{PREFIX}{data_key}/") if k.endswith("/claim.json"))
-
-
-def _beside(claim_key: str, name: str) -> str:
-    return claim_key[:-len("claim.json")] + name
+    return sorted(k for k in store.list(layout.alert_folder(data_key)) if k.endswith("/claim.json"))
 
 
 def _read(store: Store, key: str) -> dict | None:
@@ -93,11 +89,11 @@ def _alive_here(owner: dict) -> bool:
 def judge(store: Store, claim_key: str, now: datetime, stale_after: timedelta,
           kfp_state: Callable[[str], str] | None = None) -> Previous:
     """The state of the run started under `claim_key`, from its outcome, its process, heartbeat or KFP."""
-    outcome = _read(store, _beside(claim_key, "outcome.json"))
+    outcome = _read(store, layout.beside(claim_key, "outcome.json"))
     if outcome:
         state = "succeeded" if outcome["state"] == "succeeded" else "dead"
         return Previous(state, f"{outcome['state']}: {outcome.get('detail', '')}".rstrip(": "), claim_key)
-    claim, run = get_json(store, claim_key), _read(store, _beside(claim_key, "run.json")) or {}
+    claim, run = get_json(store, claim_key), _read(store, layout.beside(claim_key, "run.json")) or {}
     if run.get("where") == "kfp" and run.get("run_id"):
         if kfp_state is None:
             return Previous("unknown", f"KFP run {run['run_id']}: its state is unknown here (no KFP client)",
@@ -110,7 +106,7 @@ def judge(store: Store, claim_key: str, now: datetime, stale_after: timedelta,
         return Previous("succeeded" if ended == "succeeded" else "dead",
                         record_outcome(store, claim_key, ended, detail, now)["detail"], claim_key)
     owner = claim.get("owner") or {}
-    beat = _read(store, _beside(claim_key, "heartbeat.json")) or {"at": claim["claimed_at"]}
+    beat = _read(store, layout.beside(claim_key, "heartbeat.json")) or {"at": claim["claimed_at"]}
     silent = now - datetime.fromisoformat(beat["at"])
     who = f"process {owner.get('pid')} on {owner.get('host')}"
     if owner.get("host") == socket.gethostname() and owner.get("pid") and not _alive_here(owner):
@@ -155,7 +151,7 @@ def claim_trigger(store: Store, data_key: str, decision: str, policy: MonitorCon
                                                 f"retry {failures + 1} of {policy.max_attempts} waits "
                                                 f"{(wait - since).total_seconds():.0f} s more (backoff)", previous)
             attempt = failures + 1 if failures < policy.max_attempts else 1
-    key = f"{PREFIX}{data_key}/{len(claims) + 1:04d}/claim.json"
+    key = layout.alert_claim(data_key, len(claims) + 1)
     # The claimant id makes every claim's bytes unique, so a retried write cannot pass for another's.
     owner = this_process()
     body = {"data_key": data_key, "decision": decision, "claimed_at": now.isoformat(), "evidence": evidence_key,
@@ -175,7 +171,7 @@ def claim_trigger(store: Store, data_key: str, decision: str, policy: MonitorCon
 def _failures_in_a_row(store: Store, claims: list[str]) -> int:
     failures = 0
     for key in reversed(claims):
-        outcome = _read(store, _beside(key, "outcome.json"))
+        outcome = _read(store, layout.beside(key, "outcome.json"))
         if not outcome or outcome["state"] == "succeeded":
             break
         failures += 1
@@ -184,7 +180,7 @@ def _failures_in_a_row(store: Store, claims: list[str]) -> int:
 
 def record_run(store: Store, claim_key: str, run: dict) -> None:
     """What the claimant started (written once, when it started)."""
-    put_json(store, _beside(claim_key, "run.json"), run)
+    put_json(store, layout.beside(claim_key, "run.json"), run)
 
 
 def record_outcome(store: Store, claim_key: str, state: str, detail: str = "", now: datetime | None = None) -> dict:
@@ -192,9 +188,9 @@ def record_outcome(store: Store, claim_key: str, state: str, detail: str = "", n
     outcome = {"state": state, "detail": detail, "at": (now or datetime.now(UTC)).isoformat(),
                "by": this_process()}
     try:
-        put_json(store, _beside(claim_key, "outcome.json"), outcome)
+        put_json(store, layout.beside(claim_key, "outcome.json"), outcome)
     except ObjectExists:
-        return get_json(store, _beside(claim_key, "outcome.json"))
+        return get_json(store, layout.beside(claim_key, "outcome.json"))
     return outcome
 
 
@@ -206,7 +202,7 @@ def heartbeat(store: Store, claim_key: str, every_s: float) -> Iterator[None]:
     def beat() -> None:
         while True:
             try:
-                put_json(store, _beside(claim_key, "heartbeat.json"),
+                put_json(store, layout.beside(claim_key, "heartbeat.json"),
                          {"at": datetime.now(UTC).isoformat(), **this_process()}, overwrite=True)
             except Exception:  # noqa: BLE001 - a store outage must not end the run; a silent beat is judged later
                 pass

@@ -18,8 +18,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from components import layout
 from components.config import DataConfig
-from components.datasets import PREFIX, WindowSet, iter_window_samples
+from components.datasets import WindowSet, iter_window_samples, open_windows_npz
 from components.store import Store
 from components.window_features import channel_peaks, drift_feature_names, drift_features
 
@@ -27,7 +28,7 @@ FILE = "drift_features.npz"
 
 
 def features_key(version: str) -> str:
-    return f"{PREFIX}{version}/{FILE}"
+    return layout.dataset_file(version, FILE)
 
 
 @dataclass
@@ -89,7 +90,7 @@ def read_window_meta(store: Store, version: str) -> dict[str, np.ndarray]:
     if store.exists(key):
         with np.load(io.BytesIO(store.get_bytes(key)), allow_pickle=False) as npz:
             return {name: npz[name] for name in META}
-    with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+    with open_windows_npz(store, version) as npz:
         return {"device_ids": npz["device_ids"], "window_ids": npz["window_ids"], "labels": npz["labels"],
                 "t0_ms": np.asarray(npz["t_ms"][:, 0], dtype=np.float64)}
 

@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from components import layout
 from components.contract import QuarantinedRow, Window
 from components.store import Store, get_json, put_json
 from components.window_index import WindowIndex
-
-PREFIX = "datasets/"
+from components.window_key import WindowKey, window_keys
 
 
 @dataclass
@@ -71,9 +71,9 @@ class WindowSet:
             hashes=text(w.content_hash for w in windows),
         )
 
-    def keys(self) -> np.ndarray:
-        """"device_id/window_id" of every window: a window's identity across versions."""
-        return np.char.add(np.char.add(self.device_ids.astype(str), "/"), self.window_ids.astype(str))
+    def keys(self) -> list[WindowKey]:
+        """Every window's identity across versions."""
+        return window_keys(self.device_ids, self.window_ids)
 
     def select(self, mask: np.ndarray) -> WindowSet:
         return WindowSet(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
@@ -117,7 +117,7 @@ def new_version_id(now: datetime | None = None) -> str:
 
 
 def list_versions(store: Store) -> list[str]:
-    return sorted(k[len(PREFIX):-len("/manifest.json")] for k in store.list(PREFIX)
+    return sorted(k[len(layout.DATASETS):-len("/manifest.json")] for k in store.list(layout.DATASETS)
                   if k.endswith("/manifest.json"))
 
 
@@ -126,19 +126,24 @@ def latest_version(store: Store) -> str | None:
     return versions[-1] if versions else None
 
 
+def open_windows_npz(store: Store, version: str):
+    """A version's windows.npz, opened without pickles (use it in a `with`): to read some arrays, not all."""
+    return np.load(io.BytesIO(store.get_bytes(layout.dataset_file(version, "windows.npz"))), allow_pickle=False)
+
+
 def read_manifest(store: Store, version: str) -> dict:
-    return get_json(store, f"{PREFIX}{version}/manifest.json")
+    return get_json(store, layout.dataset_file(version, "manifest.json"))
 
 
 def read_window_ids(store: Store, version: str) -> tuple[np.ndarray, np.ndarray]:
     """(device_ids, window_ids) of the windows this version added, without decompressing the samples."""
-    with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+    with open_windows_npz(store, version) as npz:
         return npz["device_ids"], npz["window_ids"]
 
 
 def read_windows(store: Store, version: str) -> WindowSet:
     """The windows this version added (not its ancestors)."""
-    return WindowSet.from_npz(store.get_bytes(f"{PREFIX}{version}/windows.npz"))
+    return WindowSet.from_npz(store.get_bytes(layout.dataset_file(version, "windows.npz")))
 
 
 def lineage_versions(store: Store, version: str) -> list[str]:
@@ -171,7 +176,7 @@ def read_versions(store: Store, versions: list[str], split_by: WindowSet | None 
         raise ValueError("no dataset versions to read")
     ids, heads = [], []
     for v in versions:
-        with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{v}/windows.npz")), allow_pickle=False) as npz:
+        with open_windows_npz(store, v) as npz:
             ids.append((npz["device_ids"], npz["window_ids"]))
             heads.append({f.name: _npy_header(npz, f.name) for f in fields(WindowSet)})
     sizes = [len(d) for d, _ in ids]
@@ -200,7 +205,7 @@ def read_versions(store: Store, versions: list[str], split_by: WindowSet | None 
                 moves.append((g, src, dst))
         if not any(to is not None for _, _, to in moves):
             continue
-        with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{v}/windows.npz")), allow_pickle=False) as npz:
+        with open_windows_npz(store, v) as npz:
             for f in fields(WindowSet):
                 array = npz[f.name]
                 for g, src, dst in moves:
@@ -245,20 +250,20 @@ def _npy_header(npz, name: str) -> tuple[tuple[int, ...], np.dtype]:
 def write_version(store: Store, version: str, windows: WindowSet,
                   quarantined: list[QuarantinedRow], manifest: dict) -> None:
     """Write one immutable dataset version; the manifest goes last."""
-    store.put_bytes(f"{PREFIX}{version}/windows.npz", windows.to_npz())
-    store.put_bytes(f"{PREFIX}{version}/index.npz",
+    store.put_bytes(layout.dataset_file(version, "windows.npz"), windows.to_npz())
+    store.put_bytes(layout.dataset_file(version, "index.npz"),
                     WindowIndex.build(windows.device_ids, windows.window_ids, windows.hashes).to_npz())
-    store.put_bytes(f"{PREFIX}{version}/quarantine.csv", quarantine_csv(quarantined))
-    put_json(store, f"{PREFIX}{version}/manifest.json", manifest)
+    store.put_bytes(layout.dataset_file(version, "quarantine.csv"), quarantine_csv(quarantined))
+    put_json(store, layout.dataset_file(version, "manifest.json"), manifest)
 
 
 def read_index(store: Store, version: str) -> WindowIndex:
     """The keys and contents of the windows this version added. A version written before the index existed
     has none: it is built from the version's windows then (slower, the same answer)."""
-    key = f"{PREFIX}{version}/index.npz"
+    key = layout.dataset_file(version, "index.npz")
     if store.exists(key):
         return WindowIndex.from_npz(store.get_bytes(key))
-    with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+    with open_windows_npz(store, version) as npz:
         return WindowIndex.build(npz["device_ids"], npz["window_ids"], npz["hashes"])
 
 
@@ -275,7 +280,7 @@ def quarantine_csv(rows: list[QuarantinedRow]) -> bytes:
 
 
 def read_quarantine(store: Store, version: str) -> list[dict]:
-    text = store.get_bytes(f"{PREFIX}{version}/quarantine.csv").decode()
+    text = store.get_bytes(layout.dataset_file(version, "quarantine.csv")).decode()
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -290,7 +295,7 @@ def iter_window_samples(store: Store, version: str, rows: np.ndarray, chunk: int
 
     rows = np.asarray(rows, dtype=np.int64)
     order = np.argsort(rows, kind="stable")
-    data = store.get_bytes(f"{PREFIX}{version}/windows.npz")
+    data = store.get_bytes(layout.dataset_file(version, "windows.npz"))
     with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("x.npy") as fp:
         info = archive.getinfo("x.npy")
         major, _ = np.lib.format.read_magic(fp)
@@ -325,7 +330,7 @@ def read_window_samples(store: Store, version: str, rows: np.ndarray) -> np.ndar
     rows = np.asarray(rows, dtype=np.int64)
     parts = list(iter_window_samples(store, version, rows))
     if not parts:
-        with np.load(io.BytesIO(store.get_bytes(f"{PREFIX}{version}/windows.npz")), allow_pickle=False) as npz:
+        with open_windows_npz(store, version) as npz:
             shape = _npy_header(npz, "x")[0]
         return np.empty((0, *shape[1:]), dtype=np.float32)
     out = np.empty((len(rows), *parts[0][1].shape[1:]), dtype=parts[0][1].dtype)

@@ -15,6 +15,7 @@ from components import registry
 from components.config import DataConfig
 from components.datasets import WindowSet, latest_version, lineage_versions, read_versions
 from components.store import Store
+from components.window_key import WindowKey
 from components.window_table import WindowTable, read_tables
 
 
@@ -31,7 +32,7 @@ class DriftInputs:
     reference: WindowSet | WindowTable | None
     new: WindowSet | WindowTable | None
     # "device_id/window_id" of reference windows whose label an import changed since the model was trained
-    relabelled_keys: frozenset[str] = frozenset()
+    relabelled_keys: frozenset[WindowKey] = frozenset()
     labelled_windows: int = 0  # with no model in production: labelled windows there are to train on
 
     @property
@@ -78,10 +79,10 @@ def _load(store: Store, dataset_version: str | None, read: Callable) -> DriftInp
                        else [reference.select(np.zeros(len(reference), dtype=bool))] * 2)
     else:  # the model was trained on data that is not an ancestor of this version: compare whole lineages
         new, copies = read(lineage, split_by=reference)
-    trained_label = dict(zip(reference.keys().tolist(), reference.labels.tolist(), strict=True))
-    relabelled = frozenset(k for k, label in zip(copies.keys().tolist(), copies.labels.tolist(), strict=True)
+    trained_label = dict(zip(reference.keys(), reference.labels.tolist(), strict=True))
+    relabelled = frozenset(k for k, label in zip(copies.keys(), copies.labels.tolist(), strict=True)
                            if trained_label[k] != label)
-    metrics = json.loads(store.get_bytes(f"models/{production}/metrics.json"))
-    return DriftInputs(dataset_version, production, store.get_bytes(f"models/{production}/model.tflite"),
+    metrics = json.loads(registry.read_model_file(store, production, "metrics.json"))
+    return DriftInputs(dataset_version, production, registry.read_model_file(store, production, "model.tflite"),
                        float(metrics["int8_accuracy"]), int(metrics["holdouts"]["holdout"]["windows"]),
                        reference, new, relabelled)

@@ -11,25 +11,27 @@ from components.config import Config
 from components.datasets import lineage_versions, read_lineage, read_manifest, read_window_ids
 from components.features import label_indices, split_devices
 from components.store import Store
+from components.window_key import WindowKey, window_keys
 
 
 @dataclass
 class Holdout:
     x: np.ndarray  # raw windows [N, T, C]
     y: np.ndarray  # class indices
-    keys: tuple[tuple[str, str], ...] = ()  # (device_id, window_id) of each window
+    keys: tuple[WindowKey, ...] = ()  # each window's
 
 
 def load_holdouts(store: Store, dataset_version: str, config: Config) -> dict[str, Holdout]:
     """The labelled windows of holdout devices, with their current labels (a labels version may have
     corrected them): all of them, those the oldest version brought ("baseline"), the newest ingest's."""
     ingested = [v for v in lineage_versions(store, dataset_version) if read_manifest(store, v).get("kind") != "labels"]
-    origin_of: dict[tuple[str, str], int] = {}
+    origin_of: dict[WindowKey, int] = {}
     for i, version in enumerate(ingested):
-        for key in zip(*read_window_ids(store, version), strict=True):
+        for key in window_keys(*read_window_ids(store, version)):
             origin_of.setdefault(key, i)
     windows = read_lineage(store, dataset_version)
-    origin = np.array([origin_of.get(k, -1) for k in zip(windows.device_ids, windows.window_ids, strict=True)])
+    keys = windows.keys()
+    origin = np.array([origin_of.get(k, -1) for k in keys])
     y = label_indices(windows.labels, config.data.class_names)
     labelled = y >= 0
     split = split_devices(windows.device_ids[labelled], config.train)  # the split train() made
@@ -37,6 +39,5 @@ def load_holdouts(store: Store, dataset_version: str, config: Config) -> dict[st
     sets = {"holdout": held, "baseline": held & (origin == 0)}
     if len(ingested) > 1 and (held & (origin == len(ingested) - 1)).any():
         sets["newest"] = held & (origin == len(ingested) - 1)
-    keys = np.array(list(zip(windows.device_ids, windows.window_ids, strict=True)), dtype=str).reshape(-1, 2)
-    return {name: Holdout(windows.x[mask], y[mask], tuple(map(tuple, keys[mask].tolist())))
+    return {name: Holdout(windows.x[mask], y[mask], tuple(keys[i] for i in np.flatnonzero(mask)))
             for name, mask in sets.items() if mask.any()}

@@ -23,13 +23,11 @@ data already holds returns the latest version with written=False. An export is i
 base: importing a file with the same sha256 on the same base again returns the earlier version
 (`already_imported=True`) and writes nothing, so a retried step is harmless.
 
-`oracle_answer` is the demo's annotator: SYNTHETIC, it answers from the simulator's ground truth and exists
-only for the demo and the tests.
+The demo's annotator, which answers a queue from the simulator's ground truth, is `simulator.oracle_answer`.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,8 +50,8 @@ from components.datasets import (
     write_version,
 )
 from components.label_exports import ExportFormat, Rejected, read_export
-from components.label_studio import LABEL_CONTROL, SERIES_OBJECT
 from components.store import Store
+from components.window_key import WindowKey, window_keys
 
 KIND = "labels"
 FIRST_REASONS = 3  # how many reasons an error quotes; the rest are on the error itself
@@ -117,12 +115,11 @@ def _earlier_result(store: Store, source_name: str, version: str) -> LabelImport
                        export_format=manifest["export"].get("format", ""))
 
 
-def _lineage_keys(store: Store, version: str) -> set[tuple[str, str]]:
-    """(device_id, window_id) of every window in the version's lineage, read without the samples."""
-    keys: set[tuple[str, str]] = set()
+def _lineage_keys(store: Store, version: str) -> set[WindowKey]:
+    """The key of every window in the version's lineage, read without the samples."""
+    keys: set[WindowKey] = set()
     for v in lineage_versions(store, version):
-        device_ids, window_ids = read_window_ids(store, v)
-        keys.update(zip(device_ids.astype(str).tolist(), window_ids.astype(str).tolist(), strict=True))
+        keys.update(window_keys(*read_window_ids(store, v)))
     return keys
 
 
@@ -176,12 +173,11 @@ def import_labels(store: Store, source_name: str, data: bytes, config: Config, *
     # relabelled since the base keeps its newest content, and labels the data already holds change nothing
     # even when the base named is older.
     current = read_lineage(store, parent)
-    position = {(str(d), str(w)): i for i, (d, w) in enumerate(zip(current.device_ids, current.window_ids,
-                                                                    strict=True))}
+    position = {key: i for i, key in enumerate(current.keys())}
     in_base = position.keys() if base == parent else _lineage_keys(store, base)
     found = []
     for a in annotations:
-        if (a.device_id, a.window_id) in in_base and (a.device_id, a.window_id) in position:
+        if WindowKey(a.device_id, a.window_id) in in_base and WindowKey(a.device_id, a.window_id) in position:
             found.append(a)
             continue
         field_name = f"{fmt.data_prefix}window_id"
@@ -234,31 +230,3 @@ def _relabelled(lineage: WindowSet, rows: np.ndarray, labels: list[str]) -> Wind
                               for d, w, t, x, label in zip(copies.device_ids, copies.window_ids, copies.t_ms,
                                                            copies.x, copies.labels, strict=True)], dtype=str)
     return copies
-
-
-# ------------------------------------------------------------------------------------ the demo's oracle
-
-
-def oracle_answer(store: Store, tasks: list[dict]) -> list[dict]:
-    """SYNTHETIC annotator for the demo and the tests only: the tasks, answered from the simulator's truth.
-
-    Returns a Label Studio-style export: each task (copied; given an id when it has none) with one
-    annotation whose choice is the simulator's current truth for its window (simulator.read_truth). A window
-    without truth gets no annotation, so importing the answer quarantines it: the oracle never invents.
-    """
-    from components.simulator import read_truth
-
-    truth = read_truth(store)
-    answered = []
-    for index, task in enumerate(tasks):
-        task = copy.deepcopy(task)
-        task.setdefault("id", index + 1)
-        data = task.get("data") or {}
-        label = truth.get((str(data.get("device_id")), str(data.get("window_id"))))
-        task["annotations"] = [] if label is None else [{
-            "id": index + 1, "completed_by": "simulator-oracle", "was_cancelled": False, "ground_truth": True,
-            "result": [{"from_name": LABEL_CONTROL, "to_name": SERIES_OBJECT, "type": "choices",
-                        "value": {"choices": [label]}}],
-        }]
-        answered.append(task)
-    return answered

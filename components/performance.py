@@ -17,27 +17,17 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from components import registry
+from components import layout, registry
 from components.store import Store, get_json, put_json
-
-PREFIX = "performance/"
-REPORTS = "reports/"
-
-
-def _stamp(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-
-
-def record_key(at: datetime) -> str:
-    return f"{PREFIX}{_stamp(at)}.json"
 
 
 def report_keys(at: datetime) -> tuple[str, str]:
     """(page, chart) keys of one report."""
-    folder = f"{REPORTS}{_stamp(at)}/"
+    folder = layout.report_folder(at)
     return folder + "report.html", folder + "accuracy.png"
 
 
@@ -107,10 +97,9 @@ def _outcome(run: dict, trained: dict | None) -> dict:
 
 def model_holdout(store: Store, version: str) -> dict | None:
     """A registered model's int8 accuracy on its holdout devices, with its interval."""
-    key = f"{registry.PREFIX}{version}/metrics.json"
-    if not store.exists(key):
+    if not registry.model_file_exists(store, version, "metrics.json"):
         return None
-    metrics = get_json(store, key)
+    metrics = json.loads(registry.read_model_file(store, version, "metrics.json"))
     n = int(metrics["holdouts"]["holdout"]["windows"])
     return _accuracy(round(metrics["int8_accuracy"] * n), n) if n else None
 
@@ -120,13 +109,13 @@ def record_monitor_run(store: Store, decision_key: str, trigger: dict, at: datet
     at = at or datetime.now(UTC)
     version = (trigger.get("run") or {}).get("model_version")
     record = monitor_record(get_json(store, decision_key), trigger, version and model_holdout(store, version), at)
-    key = record_key(at)
+    key = layout.performance_record(at)
     put_json(store, key, record)
     return key
 
 
 def read_series(store: Store) -> list[dict]:
-    return [{**get_json(store, k), "key": k} for k in store.list(PREFIX) if k.endswith(".json")]
+    return [{**get_json(store, k), "key": k} for k in store.list(layout.PERFORMANCE) if k.endswith(".json")]
 
 
 # -------------------------------------------------------------------------------------------------- chart

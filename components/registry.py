@@ -30,12 +30,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from components import layout
 from components.store import ObjectExists, ObjectMissing, Store, StoreError, get_json, put_json
 
-PREFIX = "models/"
-POINTER = "models/production.json"
-PROMOTIONS = "models/promotions/"
-_NUMBERED = re.compile(r"models/promotions/(\d{6})\.json")  # older stores also hold <time>.json records
+_NUMBERED = re.compile(re.escape(layout.PROMOTIONS) + r"(\d{6})\.json")  # older stores also hold <time>.json records
 _RACES = 20
 
 
@@ -62,31 +60,41 @@ def new_model_version(now: datetime | None = None) -> str:
 def register(store: Store, version: str, files: dict[str, bytes], record: dict) -> None:
     """Write one immutable model version; `registered.json` goes last."""
     for name, data in files.items():
-        store.put_bytes(f"{PREFIX}{version}/{name}", data)
-    put_json(store, f"{PREFIX}{version}/registered.json",
+        store.put_bytes(layout.model_file(version, name), data)
+    put_json(store, layout.model_file(version, "registered.json"),
              {"version": version, "files": sorted(files), **record})
 
 
 def list_models(store: Store) -> list[str]:
-    return sorted(k.split("/")[1] for k in store.list(PREFIX) if k.endswith("/registered.json"))
+    return sorted(k.split("/")[1] for k in store.list(layout.MODELS) if k.endswith("/registered.json"))
 
 
 def incomplete_versions(store: Store) -> list[str]:
     """Version folders without registered.json: a run died while writing them. Never read as models."""
-    folders = {k.split("/")[1] for k in store.list(PREFIX) if k.count("/") >= 2 and not k.startswith(PROMOTIONS)}
+    folders = {k.split("/")[1] for k in store.list(layout.MODELS)
+               if k.count("/") >= 2 and not k.startswith(layout.PROMOTIONS)}
     return sorted(folders - set(list_models(store)))
 
 
 def read_model(store: Store, version: str) -> dict:
     try:
-        return get_json(store, f"{PREFIX}{version}/registered.json")
+        return get_json(store, layout.model_file(version, "registered.json"))
     except ObjectMissing:
         raise ObjectMissing(f"no model version {version!r} in {store.url} "
                             "(see `tinymlops models list`)") from None
 
 
+def read_model_file(store: Store, version: str, name: str) -> bytes:
+    """One file of a model version (model.tflite, metrics.json, ...): how every reader gets a model's files."""
+    return store.get_bytes(layout.model_file(version, name))
+
+
+def model_file_exists(store: Store, version: str, name: str) -> bool:
+    return store.exists(layout.model_file(version, name))
+
+
 def _numbered(store: Store) -> list[str]:
-    return sorted(k for k in store.list(PROMOTIONS) if _NUMBERED.fullmatch(k))
+    return sorted(k for k in store.list(layout.PROMOTIONS) if _NUMBERED.fullmatch(k))
 
 
 def production(store: Store) -> str | None:
@@ -97,12 +105,12 @@ def production(store: Store) -> str | None:
 def _production(store: Store, log: list[str]) -> str | None:
     if log:
         return get_json(store, log[-1])["version"]
-    return get_json(store, POINTER)["version"] if store.exists(POINTER) else None
+    return get_json(store, layout.PRODUCTION_POINTER)["version"] if store.exists(layout.PRODUCTION_POINTER) else None
 
 
 def promotions(store: Store) -> list[dict]:
     """Every move of the pointer, oldest first."""
-    keys = sorted(store.list(PROMOTIONS), key=lambda k: (bool(_NUMBERED.fullmatch(k)), k))
+    keys = sorted(store.list(layout.PROMOTIONS), key=lambda k: (bool(_NUMBERED.fullmatch(k)), k))
     return [get_json(store, k) for k in keys]
 
 
@@ -114,10 +122,10 @@ def sync_pointer(store: Store) -> str | None:
         if not log:
             return None
         newest = get_json(store, log[-1])
-        if store.exists(POINTER) and get_json(store, POINTER) == newest:
+        if store.exists(layout.PRODUCTION_POINTER) and get_json(store, layout.PRODUCTION_POINTER) == newest:
             return note
-        put_json(store, POINTER, newest, overwrite=True)
-        note = f"{POINTER} brought up to date with {log[-1]}"
+        put_json(store, layout.PRODUCTION_POINTER, newest, overwrite=True)
+        note = f"{layout.PRODUCTION_POINTER} brought up to date with {log[-1]}"
     return note
 
 
@@ -139,7 +147,7 @@ def promote(store: Store, version: str, *, force: bool = False, by: str = "", re
         promotion = Promotion(version, _production(store, log), blessed, force and not blessed,
                               by or _user(), reason or "blessed by the evaluator", now.isoformat(), number)
         try:  # the atomic step: this record is the pointer from now on
-            put_json(store, f"{PROMOTIONS}{number:06d}.json", promotion.__dict__)
+            put_json(store, layout.promotion(number), promotion.__dict__)
         except ObjectExists:  # another promotion took this number first: read the log again
             continue
         sync_pointer(store)
@@ -149,9 +157,9 @@ def promote(store: Store, version: str, *, force: bool = False, by: str = "", re
 
 def rollback(store: Store, *, by: str = "", reason: str = "") -> Promotion:
     """Point production back at the version it replaced (recorded as a promotion)."""
-    if not store.exists(POINTER):
+    if not store.exists(layout.PRODUCTION_POINTER):
         raise PromotionRefused("nothing is in production: nothing to roll back")
-    pointer = get_json(store, POINTER)
+    pointer = get_json(store, layout.PRODUCTION_POINTER)
     if not pointer.get("previous"):
         raise PromotionRefused(f"model {pointer['version']} was the first in production: nothing to roll back to")
     return promote(store, pointer["previous"], force=True, by=by,

@@ -36,6 +36,7 @@ exists only for the demo and the tests.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from collections.abc import Sequence
@@ -44,8 +45,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from components import layout
 from components.config import DataConfig
+from components.label_studio import LABEL_CONTROL, SERIES_OBJECT
 from components.store import Store
+from components.window_key import WindowKey
 
 if TYPE_CHECKING:
     from components.simulator_kinds import DataDrift
@@ -281,7 +285,7 @@ def simulate(scenario: str, config: DataConfig, *, devices: int = 12, windows_pe
     for device_id, records in by_device.items():
         for part in range(0, len(records), WINDOWS_PER_FILE):
             body = _to_csv(device_id, records[part:part + WINDOWS_PER_FILE], step_ms, config)
-            key = f"incoming/{device_id}/{name}-{part // WINDOWS_PER_FILE:03d}.csv"
+            key = layout.upload(device_id, f"{name}-{part // WINDOWS_PER_FILE:03d}.csv")
             uploads.append(Upload(key, body))
     return uploads, truth
 
@@ -297,22 +301,19 @@ def _to_csv(device_id: str, records, step_ms: float, config: DataConfig) -> byte
     return out.getvalue().encode()
 
 
-TRUTH_PREFIX = "simulator/truth/"
-
-
 def _truth_files(store: Store) -> list[str]:
     """Truth files oldest first: by their NNNN- prefix; a file without one (older stores) counts as oldest."""
     def order(key: str) -> tuple[int, str]:
-        prefix = key[len(TRUTH_PREFIX):].split("-", 1)[0]
+        prefix = key[len(layout.TRUTH):].split("-", 1)[0]
         return (int(prefix) if prefix.isdigit() else -1, key)
 
-    return sorted((k for k in store.list(TRUTH_PREFIX) if k.endswith(".csv")), key=order)
+    return sorted((k for k in store.list(layout.TRUTH) if k.endswith(".csv")), key=order)
 
 
-def read_truth(store: Store, *, original: bool = False) -> dict[tuple[str, str], str]:
+def read_truth(store: Store, *, original: bool = False) -> dict[WindowKey, str]:
     """The oracle's current truth: {(device_id, window_id): label}, later truth files overriding earlier ones.
     With `original`, the truth before any concept drift (concept-drift files left out)."""
-    truth: dict[tuple[str, str], str] = {}
+    truth: dict[WindowKey, str] = {}
     for key in _truth_files(store):
         if original and "concept-drift" in key:
             continue
@@ -322,7 +323,7 @@ def read_truth(store: Store, *, original: bool = False) -> dict[tuple[str, str],
             raise SimulatorError(f"{key}: truth file is missing column(s) {sorted(missing)}; "
                                  f"expected device_id,window_id,label")
         for row in rows:
-            truth[(row["device_id"], row["window_id"])] = row["label"]
+            truth[WindowKey(row["device_id"], row["window_id"])] = row["label"]
     return truth
 
 
@@ -345,10 +346,10 @@ def write_simulation(store: Store, uploads: list[Upload], truth: list[tuple[str,
         if not store.exists(upload.key):
             store.put_bytes(upload.key, upload.data)
             written += 1
-    existing = [k for k in store.list(TRUTH_PREFIX) if k.endswith(".csv")]
+    existing = [k for k in store.list(layout.TRUTH) if k.endswith(".csv")]
     if not any(k.endswith(f"-{name}.csv") for k in existing):  # the same simulation twice adds nothing
         truth_csv = "device_id,window_id,label\n" + "".join(f"{d},{w},{lab}\n" for d, w, lab in truth)
-        store.put_bytes(f"{TRUTH_PREFIX}{len(existing):04d}-{name}.csv", truth_csv.encode())
+        store.put_bytes(layout.truth_file(len(existing), name), truth_csv.encode())
     return written
 
 
@@ -374,3 +375,26 @@ def simulate_arrays(scenario: str, config: DataConfig, *, devices: int = 12, win
         device_ids.append(w.device_id)
     x = np.stack(xs) if xs else np.zeros((0, config.window_length, len(config.channels)), dtype=np.float32)
     return x, np.array(labels, dtype=str), np.array(device_ids, dtype=str)
+
+
+def oracle_answer(store: Store, tasks: list[dict]) -> list[dict]:
+    """SYNTHETIC annotator for the demo and the tests only: the tasks, answered from the simulator's truth.
+
+    Returns a Label Studio-style export: each task (copied; given an id when it has none) with one
+    annotation whose choice is the simulator's current truth for its window (read_truth). A window
+    without truth gets no annotation, so importing the answer quarantines it: the oracle never invents.
+    """
+    truth = read_truth(store)
+    answered = []
+    for index, task in enumerate(tasks):
+        task = copy.deepcopy(task)
+        task.setdefault("id", index + 1)
+        data = task.get("data") or {}
+        label = truth.get(WindowKey(str(data.get("device_id")), str(data.get("window_id"))))
+        task["annotations"] = [] if label is None else [{
+            "id": index + 1, "completed_by": "simulator-oracle", "was_cancelled": False, "ground_truth": True,
+            "result": [{"from_name": LABEL_CONTROL, "to_name": SERIES_OBJECT, "type": "choices",
+                        "value": {"choices": [label]}}],
+        }]
+        answered.append(task)
+    return answered

@@ -17,8 +17,8 @@ from functools import cached_property
 import numpy as np
 
 
-def window_keys(device_ids, window_ids) -> np.ndarray:
-    """A 16-byte digest of each (device_id, window_id): a window's identity across versions."""
+def key_digests(device_ids, window_ids) -> np.ndarray:
+    """A 16-byte digest of each window's key (components/window_key.py): its identity, compact."""
     return np.array([hashlib.blake2b(f"{d}\0{w}".encode(), digest_size=16).digest()
                      for d, w in zip(device_ids, window_ids, strict=True)], dtype="S16")
 
@@ -39,7 +39,7 @@ class WindowIndex:
 
     @classmethod
     def build(cls, device_ids, window_ids, hashes) -> WindowIndex:
-        keys = window_keys(device_ids, window_ids)
+        keys = key_digests(device_ids, window_ids)
         order = np.argsort(keys, kind="stable")
         return cls(keys[order], content_digests(hashes)[order])
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from components import layout
 from components.config import DataConfig
 from components.dataset_features import META, read_features, read_window_meta
-from components.datasets import PREFIX, WindowSet, combine_order, iter_window_samples
+from components.datasets import WindowSet, combine_order, iter_window_samples
 from components.store import Store
 from components.window_features import channel_peaks, drift_features
+from components.window_key import WindowKey, window_keys
 
 CHUNK = 4096  # windows of raw samples at a time: a few MB whatever the table's size
 
@@ -128,9 +130,9 @@ class WindowTable:
         """str [N], read when asked for (the monitor needs them only to tell copies of windows apart)."""
         return self.rows.window_ids(np.arange(len(self)))
 
-    def keys(self) -> np.ndarray:
-        """"device_id/window_id" of every window, as WindowSet.keys."""
-        return np.char.add(np.char.add(self.device_ids.astype(str), "/"), self.window_ids.astype(str))
+    def keys(self) -> list[WindowKey]:
+        """Every window's identity, as WindowSet.keys."""
+        return window_keys(self.device_ids, self.window_ids)
 
     def select(self, mask: np.ndarray) -> WindowTable:
         index = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
@@ -165,7 +167,7 @@ def read_tables(store: Store, versions: list[str], data: DataConfig,
     meta = {name: np.concatenate([m[name] for m in metas]) for name in META}
     del metas
     groups = _combine(meta["device_ids"], meta["window_ids"], split_by)
-    sampled = [store.exists(f"{PREFIX}{v}/windows.npz") for v in versions]
+    sampled = [store.exists(layout.dataset_file(v, "windows.npz")) for v in versions]
     tables = []
     for rows in groups:
         version = (np.searchsorted(offsets, rows, side="right") - 1).astype(np.int32)

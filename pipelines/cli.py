@@ -14,6 +14,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from components import layout
 from components.config import ConfigError, load_config
 from components.store import STORE_ENV, StoreError, open_store
 from pipelines.local import COMPILED_DIR, RUNNERS
@@ -248,16 +249,17 @@ def _monitor(args) -> dict:
 
 def _labels(args) -> dict:
     from components import labels
+    from components.simulator import oracle_answer
 
     config = load_config(args.config)
     store = open_store(args.store, config.store)
     if args.action == "queues":
-        keys = [k for k in store.list("labels/queues/") if k.endswith("/tasks.json")]
+        keys = [k for k in store.list(layout.QUEUES) if k.endswith("/tasks.json")]
         return {"command": "labels queues", "queues": keys, "text": "\n".join(keys) or "no relabel queues yet"}
     if not args.file:
         raise ValueError(f"labels {args.action} needs FILE")
     if args.action == "oracle":  # SYNTHETIC: the simulator's ground truth, for the demo and tests only
-        answered = labels.oracle_answer(store, json.loads(store.get_bytes(args.file)))
+        answered = oracle_answer(store, json.loads(store.get_bytes(args.file)))
         text = json.dumps(answered, indent=1)
         if args.out:
             Path(args.out).write_text(text, encoding="utf-8")
@@ -269,7 +271,7 @@ def _labels(args) -> dict:
                "written": result.written, "export_format": result.export_format, "note": result.note,
                "counts": result.counts, "already_imported": result.already_imported}
     if result.written:  # else the version is an earlier import's, and so is its quarantine file
-        summary["quarantine"] = f"datasets/{result.version}/quarantine.csv"
+        summary["quarantine"] = layout.dataset_file(result.version, "quarantine.csv")
     else:
         summary["quarantined"] = [q.reason for q in result.quarantined]
     return summary
@@ -314,7 +316,7 @@ def _schema(args) -> dict:
     versions = schema_versions(store)
     if not versions:
         return {"command": "schema show", "version": None, "note": "no schema yet: the first validation infers it"}
-    text = store.get_bytes(f"schemas/{versions[-1]}/schema.pbtxt").decode()
+    text = store.get_bytes(layout.schema_file(versions[-1])).decode()
     return {"command": "schema show", "version": versions[-1], "schema_pbtxt": text}
 
 
@@ -371,7 +373,7 @@ def _device(args) -> dict:
 
         record = registry.read_model(store, version)
         windows = load_holdouts(store, record["dataset_version"], config)["holdout"].x[:args.windows]
-        tflite = store.get_bytes(f"models/{version}/model.tflite")
+        tflite = registry.read_model_file(store, version, "model.tflite")
         # The host's 64-bit runtime needs more arena than the board's figure (arena_bytes, 32-bit).
         result = device.verify(link, windows, tflite, config, record.get("host_arena_bytes") or record["arena_bytes"])
         return {"command": "device verify", "model": version, "agree": result.agree, "windows": result.windows,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from components import registry
+from components import layout, registry
 from components.config import Config
 from components.features import input_groups
 from components.holdouts import Holdout, load_holdouts
@@ -32,7 +32,7 @@ from components.store import Store, get_json
 def _accuracy(store: Store, version: str, holdout: Holdout | None, config: Config) -> float | None:
     if holdout is None or not len(holdout.y):
         return None
-    model = Int8Model(store.get_bytes(f"models/{version}/model.tflite"), input_groups(config.data))
+    model = Int8Model(registry.read_model_file(store, version, "model.tflite"), input_groups(config.data))
     return float(np.mean(model.run_reference(holdout.x).argmax(1) == holdout.y))
 
 
@@ -67,16 +67,16 @@ def before_after(store: Store, config: Config) -> dict:
               "after": _accuracy(store, after, h, config) if for_after else None}
              for name, (h, for_after) in rows.items()]
     # The drift found against the replaced model, and the queue made from that decision.
-    drift = _latest(store, "drift/", "decision.json",
+    drift = _latest(store, layout.DRIFT, "decision.json",
                     lambda d: d["decision"] != "none" and d.get("production_model") == before)
-    queue = drift and _latest(store, "labels/queues/", "manifest.json",
+    queue = drift and _latest(store, layout.QUEUES, "manifest.json",
                               lambda q: q.get("decision") == drift[1].get("decision_key"))
     oracle = _import_counts(store, queue[0]) if queue else None
     return {"command": "report", "before": before, "after": after, "promotion": moves[-1], "table": table,
             "drift": drift and {"key": drift[0], "decision": drift[1]["decision"],
                                 "concept": drift[1].get("concept_drift"), "data": drift[1].get("data_drift"),
-                                "summary_link": store.link(drift[0].replace("decision.json", "summary.md")),
-                                "report_link": store.link(drift[0].replace("decision.json", "report.html"))},
+                                "summary_link": store.link(layout.beside(drift[0], "summary.md")),
+                                "report_link": store.link(layout.beside(drift[0], "report.html"))},
             "queue": queue and {"key": queue[0], **queue[1], "oracle_import": oracle}}
 
 
@@ -84,7 +84,7 @@ def _import_counts(store: Store, queue_manifest_key: str) -> dict | None:
     """The counts of the labels version the demo's oracle answer to this queue became, if any."""
     from components.datasets import list_versions, read_manifest
 
-    export = queue_manifest_key.replace("manifest.json", "oracle-export.json")
+    export = layout.beside(queue_manifest_key, "oracle-export.json")
     for version in list_versions(store):
         manifest = read_manifest(store, version)
         if manifest.get("export", {}).get("source") == export:
@@ -111,7 +111,7 @@ def report(store: Store, config: Config, now: datetime | None = None) -> dict:
 
 def production_model(store: Store, version: str) -> dict:
     """Where the production model's card, C sources and firmware build are, and what the build says."""
-    folder = f"{registry.PREFIX}{version}/"
+    folder = layout.model_file(version, "")
     build_key = folder + "firmware/build.json"
     build = get_json(store, build_key) if store.exists(build_key) else {}
     built = ", ".join(f"{board}: flash {s.get('flash_bytes', '?')} B, RAM {s.get('ram_bytes', '?')} B"
@@ -130,12 +130,11 @@ def _run_row(store: Store, r: dict) -> dict:
     """One monitor run for the page: what it measured and decided, what it started, links to its reports."""
     links = {}
     if r.get("decision_key"):
-        folder = r["decision_key"][:-len("decision.json")]
-        links = {"drift summary": store.link(folder + "summary.md"),
-                 "evidently report": store.link(folder + "report.html")}
+        links = {"drift summary": store.link(layout.beside(r["decision_key"], "summary.md")),
+                 "evidently report": store.link(layout.beside(r["decision_key"], "report.html"))}
     run = r.get("run") or {}
-    if run.get("model_version") and store.exists(f"{registry.PREFIX}{run['model_version']}/model_card.md"):
-        links["model card"] = store.link(f"{registry.PREFIX}{run['model_version']}/model_card.md")
+    if run.get("model_version") and registry.model_file_exists(store, run["model_version"], "model_card.md"):
+        links["model card"] = store.link(layout.model_file(run["model_version"], "model_card.md"))
     if run.get("url"):
         links["KFP run"] = run["url"]
     return {"at": r["at"], "decision": r["decision"], "production_model": r.get("production_model"),

@@ -283,7 +283,7 @@ def child(root: str, html: str) -> None:
 
 
 def anchor(root: str, windows: int, seed: int) -> None:
-    """evidently's DataDriftPreset (default settings, as detect_drift.core.evidently_default_drift runs it) on
+    """evidently's DataDriftPreset (default settings, as tests/bench_drift.py's evidently_default_drift runs it) on
     the stored drift features: every reference window against a seeded uniform sample of `windows` new ones.
     Timed without its imports and the loading: a yardstick of this machine's speed in the same run."""
     import pandas as pd

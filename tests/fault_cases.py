@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components import registry
+from components import layout, registry
 from components.config import Config, StoreConfig
 from components.datasets import list_versions, read_lineage, read_manifest, read_windows
 from components.ingest.core import run_ingest
@@ -186,7 +186,7 @@ def _check(store: MinioStore, step: str, given: dict, config: Config, rerun: boo
     if [p["previous"] for p in log[1:]] != [p["version"] for p in log[:-1]]:
         problems.append("the promotions do not form one chain")
     if log and (registry.production(store) != log[-1]["version"]
-                or json.loads(store.get_bytes(registry.POINTER)) != log[-1]):
+                or json.loads(store.get_bytes(layout.PRODUCTION_POINTER)) != log[-1]):
         problems.append("production.json is not the newest promotion")
     if rerun and step == "promote" and registry.production(store) != registry.list_models(store)[-1]:
         problems.append("the rerun's model is not in production")

@@ -44,7 +44,7 @@ def test_the_same_devices_later_are_not_drift(seed):
 def test_a_ten_percent_gain_on_four_devices_is_found_and_named(seed):
     """The issue's case: the same few boards, the accelerometer's gain up 10%."""
     result = run_test(*later(4, 20, seed, "gain", kind_size=1.10))
-    assert result.drifted and "g_norm_mean" in result.top_features(3)
+    assert result.drifted and "g_norm_mean" in result.drifted_features[:3]
     gain = [k for k in result.kinds if k["kind"] == "gain"]
     assert gain and gain[0]["sensor"] == "g" and gain[0]["scope"] == "fleet" and len(gain[0]["devices"]) == 4
 

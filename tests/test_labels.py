@@ -19,9 +19,17 @@ from components.features import label_indices
 from components.ingest.core import run_ingest
 from components.label_exports import parse_export
 from components.label_studio import label_studio_tasks
-from components.labels import LabelImportError, NothingImportedError, import_labels, oracle_answer
+from components.labels import LabelImportError, NothingImportedError, import_labels
 from components.relabel_queue import fresh_label_suggestions, select_for_concept_drift
-from components.simulator import CONCEPT_REMAP, make_fleet, read_truth, simulate, stale_truth, write_simulation
+from components.simulator import (
+    CONCEPT_REMAP,
+    make_fleet,
+    oracle_answer,
+    read_truth,
+    simulate,
+    stale_truth,
+    write_simulation,
+)
 
 DEVICES, PER_DEVICE, SEED = 10, 30, 3
 CLASSES = ("idle", "wave", "punch", "circle", "lift")

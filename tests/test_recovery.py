@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import registry
+from components import layout, registry
 from components.datasets import list_versions, read_manifest
 from components.store import LocalStore, get_json
 
@@ -103,7 +103,7 @@ def _registry_is_consistent(store: LocalStore, copy_may_lag: bool = False) -> No
     log = registry.promotions(store)
     assert [p["previous"] for p in log[1:]] == [p["version"] for p in log[:-1]]
     assert registry.production(store) == (log[-1]["version"] if log else None)
-    copy = get_json(store, registry.POINTER) if store.exists(registry.POINTER) else None
+    copy = get_json(store, layout.PRODUCTION_POINTER) if store.exists(layout.PRODUCTION_POINTER) else None
     assert copy == (log[-1] if log else None) or (copy_may_lag and copy in [None, *log[:-1]]), copy
 
 
@@ -133,9 +133,10 @@ def test_monitors_killed_during_train_evaluate_and_promote_leave_nothing_behind_
             assert registry.production(store) is None, f"killed during {task}, yet a model is in production"
     # The kill during promote lands while the version is written (then it is left half-written, and never
     # listed), after it was registered, or after its promotion record (then the copy may lag).
+    pointer = layout.PRODUCTION_POINTER
     print(f"after the kill during promote: incomplete {registry.incomplete_versions(store)}, "
           f"production {registry.production(store)}, production.json "
-          f"{get_json(store, registry.POINTER)['version'] if store.exists(registry.POINTER) else None}")
+          f"{get_json(store, pointer)['version'] if store.exists(pointer) else None}")
 
     promoted = registry.production(store)  # set when the kill came after the promotion record
 

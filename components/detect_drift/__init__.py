@@ -5,7 +5,6 @@ from components.detect_drift.core import (
     DriftConfig,
     decide,
     detect_concept_drift,
-    evidently_default_drift,
     evidently_report,
     tfdv_drift,
 )
@@ -22,7 +21,7 @@ from components.window_features import (
 __all__ = [
     "INSUFFICIENT", "ConceptDriftResult", "DataDriftResult", "DriftConfig", "decide", "detect_concept_drift",
     "data_drift_from_features", "detect_data_drift",
-    "drift_feature_names", "drift_features", "evidently_default_drift", "evidently_report", "feature_frame",
+    "drift_feature_names", "drift_features", "evidently_report", "feature_frame",
     "feature_names", "tfdv_drift",
     "window_features",
 ]

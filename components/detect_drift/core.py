@@ -198,7 +198,7 @@ def tfdv_drift(ref_frame: pd.DataFrame, new_frame: pd.DataFrame, config: DriftCo
             "anomalies": {k: v.description for k, v in anomalies.anomaly_info.items()}}
 
 
-def _evidently_columns(snapshot) -> tuple[dict, float]:
+def evidently_columns(snapshot) -> tuple[dict, float]:
     """Per-column drift from an evidently 0.7 snapshot's dict: {column: {method, value, threshold, drifted}}."""
     columns, share = {}, float("nan")
     for metric in snapshot.dict()["metrics"]:
@@ -221,19 +221,9 @@ def evidently_report(ref_frame: pd.DataFrame, new_frame: pd.DataFrame, path_html
     numeric = [c for c in ref_frame.columns if pd.api.types.is_numeric_dtype(ref_frame[c])]
     snapshot = Report([DataDriftPreset(columns=numeric)]).run(new_frame[numeric], ref_frame[numeric])
     snapshot.save_html(str(path_html))
-    columns, share = _evidently_columns(snapshot)
+    columns, share = evidently_columns(snapshot)
     return {"html": str(path_html), "drifted_share": share, "dataset_drift": bool(share >= 0.5),
             "drifted_features": sorted(c for c, v in columns.items() if v["drifted"]), "columns": columns}
-
-
-def evidently_default_drift(ref_frame: pd.DataFrame, new_frame: pd.DataFrame) -> bool:
-    """evidently's DataDriftPreset with default settings: dataset drift when >= half the columns drift."""
-    from evidently import Report
-    from evidently.presets import DataDriftPreset
-
-    numeric = [c for c in ref_frame.columns if pd.api.types.is_numeric_dtype(ref_frame[c])]
-    _, share = _evidently_columns(Report([DataDriftPreset()]).run(new_frame[numeric], ref_frame[numeric]))
-    return bool(share >= 0.5)  # DataDriftPreset's default drift_share
 
 
 # ------------------------------------------------------------------------------------------------- decision

@@ -100,9 +100,6 @@ class DataDriftResult:
     untestable_features: list[str] = field(default_factory=list)  # constant on both sides
     note: str = ""
 
-    def top_features(self, k: int = 5) -> list[str]:
-        return self.drifted_features[:k]
-
     def to_dict(self) -> dict:
         return jsonable(asdict(self))
 

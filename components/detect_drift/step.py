@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from components import layout
 from components.config import Config
 from components.detect_drift.core import ConceptDriftResult, decide, evidently_report, tfdv_drift
 from components.detect_drift.measure import measure
@@ -28,8 +29,6 @@ from components.detect_drift.results import jsonable
 from components.drift_inputs import DriftInputs, load_monitor_inputs
 from components.store import Store, put_json
 from components.window_table import WindowTable
-
-PREFIX = "drift/"
 
 
 @dataclass
@@ -130,7 +129,7 @@ def data_drift_lines(d: dict) -> list[str]:
 
 def write_report(store: Store, report: DriftReport, html_path: str | Path) -> str:
     """Write decision.json, report.html and summary.md under a new folder; return decision.json's key."""
-    folder = f"{PREFIX}{report.evidence['dataset_version'] or 'none'}/{datetime.now(UTC):%Y%m%d-%H%M%S-%f}/"
+    folder = layout.drift_folder(report.evidence["dataset_version"], datetime.now(UTC))
     store.put_bytes(folder + "report.html", Path(html_path).read_bytes())
     store.put_bytes(folder + "summary.md", report.summary_md.encode())
     put_json(store, folder + "decision.json", {**jsonable(report.evidence), "decision_key": folder + "decision.json",

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from components import layout
 from components.config import Config
 from components.contract import SAFE_DEVICE_ID
 from components.device.protocol import (
@@ -38,8 +39,6 @@ from components.device.protocol import (
 from components.device.serial_link import LinkError, SerialLink, enter_mode
 from components.store import ObjectExists, Store
 from components.upload_parser import parse_upload
-
-UPLOAD_PREFIX = "incoming"
 
 
 @dataclass(frozen=True)
@@ -257,10 +256,10 @@ def _upload_key(store: Store, device_id: str, now: datetime) -> tuple[str, str]:
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     for n in range(1, 1000):
         session = stamp if n == 1 else f"{stamp}-{n}"
-        key = f"{UPLOAD_PREFIX}/{device_id}/collect-{session}.csv"
+        key = layout.upload(device_id, f"collect-{session}.csv")
         if not store.exists(key):
             return key, session
-    raise ObjectExists(f"{store.url}: 999 uploads named {UPLOAD_PREFIX}/{device_id}/collect-{stamp}*.csv exist")
+    raise ObjectExists(f"{store.url}: 999 uploads named {layout.upload(device_id, f'collect-{stamp}')}*.csv exist")
 
 
 def _write(store: Store, key: str, rows: list[str], result: CollectResult, config: Config) -> None:

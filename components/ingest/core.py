@@ -27,7 +27,7 @@ from components.dataset_features import window_drift_features, write_drift_featu
 from components.datasets import WindowSet, list_versions, new_version_id, read_index, read_manifest, write_version
 from components.store import Store
 from components.upload_parser import ParsedUpload, parse_upload
-from components.window_index import WindowIndex, content_digests, window_keys
+from components.window_index import WindowIndex, content_digests, key_digests
 
 INCOMING = "incoming/"
 
@@ -89,7 +89,7 @@ def ingest_batch(uploads: Iterable[ReadUpload], known: KnownWindows, config: Con
     quarantined, records, parts, features, peaks = [], [], [], [], []
     for upload in uploads:
         parsed, source = upload.parsed, upload.key
-        keys, contents = window_keys(parsed.device_ids, parsed.window_ids), content_digests(parsed.hashes)
+        keys, contents = key_digests(parsed.device_ids, parsed.window_ids), content_digests(parsed.hashes)
         stored, where = known.find(keys)
         accepted = np.zeros(len(parsed), dtype=bool)
         rejected = list(parsed.quarantined)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from components import layout
 from components.config import Config
 from components.drift_decision import drift_kinds
 from components.drift_inputs import DriftInputs, load_drift_inputs
@@ -26,8 +27,6 @@ from components.label_studio import label_studio_config, label_studio_tasks
 from components.relabel_queue.core import fresh_label_suggestions, select_for_concept_drift, select_for_data_drift
 from components.store import Store, put_json
 from components.window_features import window_features
-
-PREFIX = "labels/queues/"
 
 
 @dataclass
@@ -53,7 +52,7 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
         skipped["concept"] = "fewer than 2 classes among the fresh labels: no model of the current meaning"
     elif "concept" in kinds:
         # Old windows whose label an import already corrected since training are not asked about again.
-        old = ref.select(~np.isin(ref.keys(), list(inputs.relabelled_keys)))
+        old = ref.select(np.array([k not in inputs.relabelled_keys for k in ref.keys()], dtype=bool))
         y_old = label_indices(old.labels, data.class_names)
         picked, staleness = select_for_concept_drift(old.x, y_old, new.x, y_fresh, labelling.concept_drift_budget,
                                                      labelling.seed, data.sample_rate_hz)
@@ -86,7 +85,7 @@ def build_queue(inputs: DriftInputs, decision: str, config: Config) -> Queue:
 
 def write_queue(store: Store, queue: Queue, config: Config, decision_key: str) -> str:
     """Write the queue under a new id; return the tasks.json key."""
-    folder = f"{PREFIX}{datetime.now(UTC):%Y%m%d-%H%M%S-%f}/"
+    folder = layout.queue_folder(datetime.now(UTC))
     store.put_bytes(folder + "label_config.xml",
                     label_studio_config(config.data.channel_names, config.data.class_names).encode())
     store.put_bytes(folder + "tasks.json", json.dumps(queue.tasks).encode())
@@ -99,10 +98,11 @@ def write_queue(store: Store, queue: Queue, config: Config, decision_key: str) -
 
 def answer_with_oracle(store: Store, tasks_key: str, config: Config, base_version: str) -> dict:
     """SYNTHETIC (demo and tests only): the simulator's truth answers the queue; import it as a new version."""
-    from components.labels import import_labels, oracle_answer
+    from components.labels import import_labels
+    from components.simulator import oracle_answer
 
     answered = json.dumps(oracle_answer(store, json.loads(store.get_bytes(tasks_key)))).encode()
-    export_key = tasks_key.replace("tasks.json", "oracle-export.json")
+    export_key = layout.beside(tasks_key, "oracle-export.json")
     store.put_bytes(export_key, answered)
     result = import_labels(store, export_key, answered, config, base_version=base_version)
     return {"version": result.version, "counts": result.counts, "export": export_key}
