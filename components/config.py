@@ -224,11 +224,16 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """What `tinymlops compile` writes into the pipeline YAML for a cluster."""
+    """Where tinymlops runs on a cluster, written down once: `tinymlops compile` writes it into the pipeline
+    YAML (images, store), `make images` tags the images with it, and `make manifests-check`
+    (manifests/check_from_config.py) fails while manifests/ says otherwise."""
 
     runtime_image: str = RUNTIME_IMAGE
     firmware_builder_image: str = FIRMWARE_BUILDER_IMAGE
+    # KFP's MinIO and the bucket (minio://host:port/bucket[/prefix]); the MinIO setup Job creates the bucket.
     store_url: str = "minio://minio-service.kubeflow:9000/tinymlops"
+    # The drift monitor's and the KFP setup Job's namespace; KFP, its MinIO and the pipeline pods are in kubeflow.
+    namespace: str = "tinymlops"
 
 
 @dataclass(frozen=True)

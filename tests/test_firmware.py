@@ -303,7 +303,8 @@ def test_each_board_has_one_name_in_config_platformio_ini_and_build_sh():
     ini = (FIRMWARE / "platformio.ini").read_text()
     assert re.findall(r"^\[env:(\w+)\]", ini, re.MULTILINE) == names
     assert re.search(r"^default_envs = (.*)$", ini, re.MULTILINE).group(1).split(", ") == names
-    assert re.search(r"^ALL_ENVS=\((.*)\)$", (FIRMWARE / "build.sh").read_text(), re.MULTILINE).group(1).split() == names
+    build_sh = (FIRMWARE / "build.sh").read_text()
+    assert re.search(r"^ALL_ENVS=\((.*)\)$", build_sh, re.MULTILINE).group(1).split() == names
     warmup = re.search(r"pio run -d /tmp/warmup(.*)$", (FIRMWARE / "Dockerfile").read_text(), re.MULTILINE).group(1)
     assert re.findall(r"-e (\w+)", warmup) == names
 
