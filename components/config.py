@@ -41,6 +41,11 @@ def _imu_channels() -> tuple[Channel, ...]:
     return accel + gyro
 
 
+# An upload's columns besides the channels (components/contract.py checks them): no channel may take these names.
+KEY_COLUMNS = ("device_id", "window_id", "t_ms")
+OPTIONAL_COLUMNS = ("label", "pred_label", "pred_score")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """The device-upload contract: which columns, how long a window, which labels."""
@@ -324,8 +329,7 @@ def _check(config: Config, where: str) -> None:
     names = data.channel_names
     if not names or len(set(names)) != len(names):
         raise ConfigError(f"{where}: data.channels must be non-empty with unique names: {names}")
-    reserved = {"device_id", "window_id", "t_ms", "label", "pred_label", "pred_score"}
-    clash = reserved.intersection(names)
+    clash = set(KEY_COLUMNS + OPTIONAL_COLUMNS).intersection(names)
     if clash:
         raise ConfigError(f"{where}: data.channels uses reserved column name(s) {sorted(clash)}")
     for ch in data.channels:
