@@ -155,8 +155,8 @@ def _tie_values(window: np.ndarray, quantization) -> np.ndarray:
 def _smoke_inputs(exported, out: Path):
     """smoke_data.h: windows, the host's int8 inputs for them and the windows as W lines."""
     from components.device.protocol import WindowCommand
-    from components.features import input_groups
     from components.int8_model import Int8Model
+    from components.model_inputs import input_groups
 
     groups = input_groups(exported.config.data)
     model = Int8Model(exported.tflite, groups)
