@@ -114,7 +114,9 @@ bench: $(STAMP)
 	$(PY) -m tests.bench_real_drift --out bench_real_drift.json
 	$(PY) -m tests.fault_cases
 
-# Render every kustomize overlay and validate it strictly (kubectl and kubernetes-validate come from .venv).
+# The manifests agree with the configuration's cluster section (bucket, namespace, images; the ConfigMap is
+# current: manifests/check_from_config.py), then render every kustomize overlay and validate it strictly
+# (kubectl and kubernetes-validate come from .venv).
 manifests-check: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash manifests/check.sh
 

@@ -41,6 +41,11 @@ def _imu_channels() -> tuple[Channel, ...]:
     return accel + gyro
 
 
+# An upload's columns besides the channels (components/contract.py checks them): no channel may take these names.
+KEY_COLUMNS = ("device_id", "window_id", "t_ms")
+OPTIONAL_COLUMNS = ("label", "pred_label", "pred_score")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """The device-upload contract: which columns, how long a window, which labels."""
@@ -224,11 +229,16 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """What `tinymlops compile` writes into the pipeline YAML for a cluster."""
+    """Where tinymlops runs on a cluster, written down once: `tinymlops compile` writes it into the pipeline
+    YAML (images, store), `make images` tags the images with it, and `make manifests-check`
+    (manifests/check_from_config.py) fails while manifests/ says otherwise."""
 
     runtime_image: str = RUNTIME_IMAGE
     firmware_builder_image: str = FIRMWARE_BUILDER_IMAGE
+    # KFP's MinIO and the bucket (minio://host:port/bucket[/prefix]); the MinIO setup Job creates the bucket.
     store_url: str = "minio://minio-service.kubeflow:9000/tinymlops"
+    # The drift monitor's and the KFP setup Job's namespace; KFP, its MinIO and the pipeline pods are in kubeflow.
+    namespace: str = "tinymlops"
 
 
 @dataclass(frozen=True)
@@ -319,8 +329,7 @@ def _check(config: Config, where: str) -> None:
     names = data.channel_names
     if not names or len(set(names)) != len(names):
         raise ConfigError(f"{where}: data.channels must be non-empty with unique names: {names}")
-    reserved = {"device_id", "window_id", "t_ms", "label", "pred_label", "pred_score"}
-    clash = reserved.intersection(names)
+    clash = set(KEY_COLUMNS + OPTIONAL_COLUMNS).intersection(names)
     if clash:
         raise ConfigError(f"{where}: data.channels uses reserved column name(s) {sorted(clash)}")
     for ch in data.channels:

@@ -23,12 +23,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.config import DataConfig
+from components.config import KEY_COLUMNS, OPTIONAL_COLUMNS, DataConfig  # noqa: F401 (the contract's columns)
 
-KEY_COLUMNS = ("device_id", "window_id", "t_ms")
-OPTIONAL_COLUMNS = ("label", "pred_label", "pred_score")
-SAFE_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SAFE_WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+MAX_DEVICE_ID = 64
+MAX_WINDOW_ID = 128
+_DEVICE_ID = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_DEVICE_ID - 1}}}$")
+
+
+def is_safe_device_id(device_id: str) -> bool:
+    """A device id names the device's folder in the store (incoming/<device_id>/) and travels unquoted in the
+    upload CSV and the serial protocol: letters, digits, '.', '_' or '-', starting with a letter or digit, at
+    most MAX_DEVICE_ID characters, and never '..' (no way out of the folder)."""
+    return bool(_DEVICE_ID.match(device_id)) and ".." not in device_id
+
+
+def window_id_pattern(max_length: int) -> re.Pattern:
+    """Letters, digits, '.', '_', ':' or '-', starting with a letter or digit, at most `max_length` characters:
+    an upload's window id (MAX_WINDOW_ID), and a board's on the serial line (shorter: device/protocol.py)."""
+    return re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{max_length - 1}}}$")
+
+
+SAFE_WINDOW_ID = window_id_pattern(MAX_WINDOW_ID)
 # Plain decimal numbers only: float() would also take "1_000", "nan" and " inf".
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 NON_FINITE = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
@@ -136,12 +151,12 @@ def has_key(row: Row) -> bool:
 def _key_errors(values: dict[str, str]) -> list[tuple[str, str]]:
     errors = []
     device_id, window_id = values.get("device_id", ""), values.get("window_id", "")
-    if not SAFE_DEVICE_ID.match(device_id) or ".." in device_id:
+    if not is_safe_device_id(device_id):
         errors.append(("device_id", f"unsafe device_id {device_id!r}: expected letters, "
-                       "digits, '.', '_' or '-' (no '/', no '..'), at most 64 characters"))
+                       f"digits, '.', '_' or '-' (no '/', no '..'), at most {MAX_DEVICE_ID} characters"))
     if not SAFE_WINDOW_ID.match(window_id):
         errors.append(("window_id", f"invalid window_id {window_id!r}: expected letters, "
-                       "digits, '.', '_', ':' or '-', at most 128 characters"))
+                       f"digits, '.', '_', ':' or '-', at most {MAX_WINDOW_ID} characters"))
     return errors
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from components.config import Config
 from components.datasets import lineage_versions, read_lineage, read_manifest, read_window_ids
-from components.features import label_indices, split_devices
+from components.model_inputs import label_indices, split_devices
 from components.store import Store
 from components.window_key import WindowKey, window_keys
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.features import InputGroup, model_inputs
+from components.model_inputs import InputGroup, model_inputs
 
 
 class Unsupported(ValueError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.features import InputGroup, model_inputs
+from components.model_inputs import InputGroup, model_inputs
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The model the project trains, quantizes and ships: its labelled data, its layers, how it is seeded.
 
 Train and quantize both build it (quantize rebuilds it for quantization-aware training), so it lives here,
-not in either step. The model takes raw sensor units: one input per unit (features.py), then a frozen
+not in either step. The model takes raw sensor units: one input per unit (model_inputs.py), then a frozen
 per-channel normalization (a 1x1 DepthwiseConv2D with kernel 1/std and bias -mean/std from the training
 windows) inside the model. Windows are (T, 1, C) with Conv2D (k, 1) kernels because tfmot's QAT rejects Conv1D.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from components.config import Config
 from components.datasets import WindowSet
-from components.features import DeviceSplit, InputGroup, label_indices, model_inputs, split_devices
+from components.model_inputs import DeviceSplit, InputGroup, label_indices, model_inputs, split_devices
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs Keras 2 (tf_keras); read at TF import
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from components.config import DataConfig
-from components.contract import NUMBER, SAFE_DEVICE_ID, SAFE_WINDOW_ID
+from components.contract import NUMBER, SAFE_WINDOW_ID, is_safe_device_id
 
 # What str.strip() removes, in ASCII: a line of only these is blank.
 _ASCII_WHITESPACE = np.frombuffer(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", dtype=np.uint8)
@@ -101,8 +101,7 @@ class Columns:
         ok = np.ones(n, dtype=bool)
         classes = ("", *config.class_names)
         keys = {}
-        for name, valid in (("device_id", lambda v: SAFE_DEVICE_ID.match(v) and ".." not in v),
-                            ("window_id", SAFE_WINDOW_ID.match)):
+        for name, valid in (("device_id", is_safe_device_id), ("window_id", SAFE_WINDOW_ID.match)):
             codes, names, good = _distinct(table[name], lambda v, valid=valid: bool(valid(v)))
             keys[name] = codes, names
             ok &= good

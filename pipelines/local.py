@@ -172,7 +172,7 @@ def _training_text(s: dict) -> str:
                           *_failed_task_log(s), *_failed_tasks_text(s)])
     verdict = ("blessed and promoted to production" if s["production"] == s["model_version"]
                else "NOT promoted: " + "; ".join(s["not_promoted_because"] or s["blessing_reasons"]))
-    firmware = ("built for nano33ble and esp32dev" if s["firmware_built"]
+    firmware = ("built for nano33ble and esp32" if s["firmware_built"]
                 else "NOT built: " + "; ".join(s["firmware_missing"] or ["no firmware-build result"]))
     return "\n".join([
         f"{s['pipeline']} finished: model {s['model_version']} {verdict}.",

@@ -21,9 +21,9 @@ import numpy as np
 
 from components import layout, registry
 from components.config import Config
-from components.features import input_groups
 from components.holdouts import Holdout, load_holdouts
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups
 from components.performance import STYLE, Chart, accuracy_chart, points_table, read_series, report_keys
 from components.simulator import read_truth
 from components.store import Store, get_json

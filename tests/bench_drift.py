@@ -287,8 +287,8 @@ def concept_bench(trials: int) -> dict:
     """Concept drift: false alarms and detections of detect_concept_drift against a real int8 model."""
     from components.datasets import WindowSet
     from components.detect_drift import detect_concept_drift
-    from components.features import input_groups, label_indices
     from components.int8_model import Int8Model
+    from components.model_inputs import input_groups, label_indices
     from components.quantize.core import quantize
     from components.train.core import train
 

@@ -118,8 +118,8 @@ def _manifest(version: str, parent: str | None, n: int, note: str) -> dict:
 
 
 def _train_model(config, windows) -> tuple[bytes, float, int]:
-    from components.features import input_groups
     from components.int8_model import Int8Model
+    from components.model_inputs import input_groups
     from components.quantize.core import quantize
     from components.train.core import train
 

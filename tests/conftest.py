@@ -87,8 +87,8 @@ def small_int8_model(tmp_path_factory):
 
     def produce():
         from components.datasets import WindowSet
-        from components.features import input_groups
         from components.int8_model import Int8Model
+        from components.model_inputs import input_groups
         from components.upload_parser import parse_upload
         uploads, _ = simulate("baseline", config.data, devices=5, windows_per_device=12, seed=21)
         parsed = [w for u in uploads for w in parse_upload(u.key, u.data, config.data).windows]

@@ -62,8 +62,8 @@ class FakeBoard:
         self.arena_bytes = arena_bytes
         self.model = None
         if tflite is not None:
-            from components.features import input_groups
             from components.int8_model import Int8Model
+            from components.model_inputs import input_groups
 
             self.model = Int8Model(tflite, input_groups(config.data))
         self.model_id = reported_model or (model_id(tflite) if tflite is not None else "none")

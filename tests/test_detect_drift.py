@@ -18,7 +18,7 @@ from components.detect_drift import (
     tfdv_drift,
     window_features,
 )
-from components.features import input_groups, label_indices
+from components.model_inputs import input_groups, label_indices
 from components.simulator import simulate, simulate_arrays
 from components.upload_parser import parse_upload
 

@@ -4,9 +4,9 @@ import json
 import re
 
 from components.c_sources import export_c_array, resolver_method
-from components.features import input_groups
 from components.firmware_build.core import build_firmware
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups
 
 
 def array_bytes(source: bytes) -> bytes:

@@ -155,8 +155,8 @@ def _tie_values(window: np.ndarray, quantization) -> np.ndarray:
 def _smoke_inputs(exported, out: Path):
     """smoke_data.h: windows, the host's int8 inputs for them and the windows as W lines."""
     from components.device.protocol import WindowCommand
-    from components.features import input_groups
     from components.int8_model import Int8Model
+    from components.model_inputs import input_groups
 
     groups = input_groups(exported.config.data)
     model = Int8Model(exported.tflite, groups)
@@ -294,6 +294,21 @@ def _fake_pio(tmp_path: Path) -> Path:
     return pio
 
 
+def test_each_board_has_one_name_in_config_platformio_ini_and_build_sh():
+    """evaluate.boards' names are the PlatformIO environments (build.sh's and the builder image's), which name
+    the build's output folders."""
+    from components.config import EvaluateConfig
+
+    names = [board.name for board in EvaluateConfig().boards]
+    ini = (FIRMWARE / "platformio.ini").read_text()
+    assert re.findall(r"^\[env:(\w+)\]", ini, re.MULTILINE) == names
+    assert re.search(r"^default_envs = (.*)$", ini, re.MULTILINE).group(1).split(", ") == names
+    build_sh = (FIRMWARE / "build.sh").read_text()
+    assert re.search(r"^ALL_ENVS=\((.*)\)$", build_sh, re.MULTILINE).group(1).split() == names
+    warmup = re.search(r"pio run -d /tmp/warmup(.*)$", (FIRMWARE / "Dockerfile").read_text(), re.MULTILINE).group(1)
+    assert re.findall(r"-e (\w+)", warmup) == names
+
+
 def test_build_sh_without_platformio_says_so_and_builds_nothing(exported, tmp_path):
     done = _build_sh(exported.model_dir, tmp_path / "out", PIO=str(tmp_path / "no-such-pio"))
     assert done.returncode == 3, done.stderr
@@ -315,20 +330,20 @@ def test_build_sh_writes_binaries_and_sizes_per_board(exported, tmp_path):
     out = tmp_path / "out"
     done = _build_sh(exported.model_dir, out, PIO=str(_fake_pio(tmp_path)))
     assert done.returncode == 0, done.stderr
-    for env in ("nano33ble", "esp32dev"):
+    for env in ("nano33ble", "esp32"):
         assert (out / env / "firmware.bin").read_text() == f"bin {env}\n"
         assert (out / env / "firmware.elf").is_file() and (out / env / "build.log").is_file()
     sizes = json.loads((out / "sizes.json").read_text())
-    assert sizes["esp32dev"] == {"flash_bytes": 194000, "flash_max_bytes": 1310720, "ram_bytes": 51124,
-                                 "ram_max_bytes": 327680}
+    assert sizes["esp32"] == {"flash_bytes": 194000, "flash_max_bytes": 1310720, "ram_bytes": 51124,
+                              "ram_max_bytes": 327680}
     assert not (FIRMWARE / "src" / "model").exists()  # the source tree is not touched
 
 
 def test_build_sh_reports_a_failed_board_and_keeps_the_other(exported, tmp_path):
     out = tmp_path / "out"
-    done = _build_sh(exported.model_dir, out, PIO=str(_fake_pio(tmp_path)), FAIL_ENV="esp32dev")
+    done = _build_sh(exported.model_dir, out, PIO=str(_fake_pio(tmp_path)), FAIL_ENV="esp32")
     assert done.returncode == 1
-    assert "esp32dev failed" in done.stderr and "compilation terminated." in done.stderr
+    assert "esp32 failed" in done.stderr and "compilation terminated." in done.stderr
     assert (out / "nano33ble" / "firmware.bin").is_file()
-    assert not any((out / "esp32dev").glob("firmware.*"))
+    assert not any((out / "esp32").glob("firmware.*"))
     assert set(json.loads((out / "sizes.json").read_text())) == {"nano33ble"}

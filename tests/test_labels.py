@@ -15,11 +15,11 @@ from components.datasets import (
     read_quarantine,
     read_windows,
 )
-from components.features import label_indices
 from components.ingest.core import run_ingest
 from components.label_exports import parse_export
 from components.label_studio import label_studio_tasks
 from components.labels import LabelImportError, NothingImportedError, import_labels
+from components.model_inputs import label_indices
 from components.relabel_queue import fresh_label_suggestions, select_for_concept_drift
 from components.simulator import (
     CONCEPT_REMAP,

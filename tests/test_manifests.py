@@ -122,6 +122,90 @@ def test_check_sh_renders_and_validates_every_overlay(check_run, rendered):
     assert {"dev", "prod"} <= set(OVERLAYS)
 
 
+# -------------------------------------------------------- the bucket, namespace and images: one place
+
+# (file, what the tree says, what a hand edit makes it say, what the failure names: file and field)
+HAND_EDITS = {
+    "bucket in the CronJob": ("base/drift-monitor-cronjob.yaml", "9000/tinymlops\n", "9000/fleet-b\n",
+                              ["base/drift-monitor-cronjob.yaml: spec.jobTemplate.spec.template.spec.containers[0]"
+                               ".command (--store) is 'minio://minio-service.kubeflow:9000/fleet-b'"]),
+    "bucket in the MinIO setup Job": ("minio/minio-setup-job.yaml", "value: tinymlops\n", "value: fleet-b\n",
+                                      ["minio/minio-setup-job.yaml: spec.template.spec.containers[0].env[1] (BUCKET) "
+                                       "is 'fleet-b', the configuration's cluster.store_url's bucket is 'tinymlops'"]),
+    "bucket in the overrides": ("base/cluster-overrides.yaml", "labelling:\n",
+                                "cluster:\n  store_url: minio://minio-service.kubeflow:9000/fleet-b\nlabelling:\n",
+                                ["base/cluster-overrides.yaml: cluster:"]),
+    "namespace in the base": ("base/kustomization.yaml", "namespace: tinymlops\n", "namespace: tinyml-prod\n",
+                              ["base/kustomization.yaml: namespace is 'tinyml-prod', the configuration's "
+                               "cluster.namespace is 'tinymlops'"]),
+    "namespace object": ("base/namespace.yaml", "name: tinymlops\n", "name: tinyml-prod\n",
+                         ["base/namespace.yaml: metadata.name is 'tinyml-prod'"]),
+    "namespace of a secret": ("overlays/dev/kustomization.yaml", "namespace: tinymlops           #",
+                              "namespace: tinyml-prod         #",
+                              ["overlays/dev/kustomization.yaml: secretGenerator[1].namespace (tinymlops-minio) is "
+                               "'tinyml-prod'"]),
+    "runtime image": ("base/kfp-setup-job.yaml", "runtime:0.1.0\n", "runtime:0.2.0\n",
+                      ["base/kfp-setup-job.yaml: spec.template.spec.containers[0].image is "
+                       "'ghcr.io/tinymlops/runtime:0.2.0', the configuration's cluster.runtime_image"]),
+    "runtime image's tag in prod": ("overlays/prod/kustomization.yaml", "newTag: 0.1.0", "newTag: 0.2.0",
+                                    ["overlays/prod/kustomization.yaml: images[0].newTag is '0.2.0'"]),
+    "hand-edited ConfigMap": ("base/tinymlops-config.yaml", "oracle: false", "oracle: true",
+                              ["base/tinymlops-config.yaml: labelling.oracle is True, the configuration gives False",
+                               "run manifests/regen-config.sh"]),
+}
+
+
+def _manifests_copy(tmp_path: Path) -> Path:
+    """A copy of manifests/ (without operators' env files) beside this repository's components/."""
+    repo = tmp_path / "repo"
+    shutil.copytree(MANIFESTS, repo / "manifests",
+                    ignore=lambda _, names: [n for n in names if n.endswith(".env") and not n.endswith(".example.env")])
+    (repo / "components").symlink_to(REPO / "components")
+    return repo / "manifests"
+
+
+def _check_from_config(manifests: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(manifests / "check_from_config.py"), str(manifests)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_manifests_agree_with_the_configuration():
+    done = _check_from_config(MANIFESTS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("config: the manifests agree with the configuration"), done.stdout
+
+
+@pytest.mark.parametrize("edit", list(HAND_EDITS))
+def test_a_manifest_that_disagrees_with_the_configuration_fails_naming_file_and_field(tmp_path, edit):
+    file, old, new, expected = HAND_EDITS[edit]
+    manifests = _manifests_copy(tmp_path)
+    text = (manifests / file).read_text()
+    assert text.count(old) == 1, f"{file}: expected {old!r} once"
+    (manifests / file).write_text(text.replace(old, new))
+    done = _check_from_config(manifests)
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [line for line in done.stdout.splitlines() if line.startswith("config FAIL ")]
+    assert any(all(part in line for part in expected) for line in failed), done.stdout
+
+
+def test_check_sh_fails_when_the_bucket_or_the_namespace_changed_by_hand(tmp_path):
+    """`make manifests-check` (check.sh) fails on the configuration check and still renders and validates."""
+    tools = {env: _tool(name, env) for name, env in (("kubectl", "KUBECTL"),
+                                                     ("kubernetes-validate", "KUBERNETES_VALIDATE"))}
+    if not all(tools.values()):
+        pytest.skip(f"kubectl or kubernetes-validate not found (PATH, .venv/bin); install the dev tools ({PINS})")
+    manifests = _manifests_copy(tmp_path)
+    for edit in ("bucket in the CronJob", "namespace in the base"):
+        file, old, new, _ = HAND_EDITS[edit]
+        (manifests / file).write_text((manifests / file).read_text().replace(old, new))
+    done = subprocess.run(["bash", str(manifests / "check.sh")], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **tools, "PYTHON": sys.executable})
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [line for line in done.stdout.splitlines() if line.startswith("config FAIL ")]
+    assert [line.split()[2] for line in failed] == ["base/drift-monitor-cronjob.yaml:", "base/kustomization.yaml:"]
+    assert len([line for line in done.stdout.splitlines() if line.startswith("ok ")]) == len(OVERLAYS)
+
+
 # ------------------------------------------------------------------------------------------ secrets
 
 

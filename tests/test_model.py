@@ -11,10 +11,10 @@ from components import registry
 from components.config import Config
 from components.datasets import read_lineage
 from components.evaluate.core import evaluate, load_champion
-from components.features import input_groups
 from components.holdouts import load_holdouts
 from components.ingest.core import run_ingest
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups
 from components.promote.core import register_and_promote
 from components.quantize.core import quantize
 from components.simulator import simulate, write_simulation

@@ -22,8 +22,8 @@ import pytest
 from components.boards import check_latency
 from components.c_sources import export_c_array
 from components.config import Config, load_config
-from components.features import input_groups
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups
 from components.qemu_target import FIRMWARE_DIR, KERNEL_SETS, check_on_target, missing, run_on_target
 
 LACKING = missing()

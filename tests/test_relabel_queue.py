@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from components.config import Config
-from components.features import label_indices
+from components.model_inputs import label_indices
 from components.relabel_queue import (
     RelabelError,
     margins,

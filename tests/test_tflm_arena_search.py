@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from components.features import input_groups
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups
 from components.tflm_arena_search import search
 
 PROBE = "import sys; from tflite_micro import runtime; " \

@@ -106,7 +106,7 @@ def detect_concept_drift(model_tflite, groups, new_x: np.ndarray, new_y: np.ndar
     """Is the production model's accuracy on newly labelled windows significantly below its holdout accuracy?
 
     `model_tflite`: the production int8 .tflite (bytes, run in TFLite's reference kernels, bit-exact with
-    TFLM) or a callable x -> scores [N, K]. `groups`: components.features.input_groups(data).
+    TFLM) or a callable x -> scores [N, K]. `groups`: components.model_inputs.input_groups(data).
     `new_y`: class indices (-1 = unlabelled, ignored). H0: accuracy >= holdout_accuracy - margin. The new
     accuracy's standard error is cluster-robust by device (never below the binomial one), the holdout's is
     binomial; the statistic is referred to a t distribution with (devices - 1) degrees of freedom. Drift is also

@@ -2,7 +2,7 @@
 
 The unit that varies is the device (its tilt, gains, offsets, noise), not the window, and a device is often
 on both sides: the same boards, later. So the test follows the data's structure, in up to four families of
-hypotheses, each a permutation test on the per-window drift features (features.py) with its family-wise
+hypotheses, each a permutation test on the per-window drift features (window_features.py) with its family-wise
 error held by single-step maxT, and the families Bonferroni-combined at `alpha_data`:
 
 1. paired, per device: a device with windows on both sides is compared with itself, class by class. Its
@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from components.config import DataConfig, DriftConfig
-from components.detect_drift.features import sensor_features
+from components.detect_drift.features_by_sensor import sensor_features
 from components.detect_drift.kinds import KindEvidence, class_mix_shift, name_kinds, saturation
 from components.detect_drift.permutation import (
     TIE,

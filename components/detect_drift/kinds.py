@@ -103,7 +103,7 @@ def _clipped(e: KindEvidence, peaks: dict, channel: int, all_ref: list[str]) -> 
 
 def name_kinds(evidence: list[KindEvidence], names: list[str], data: DataConfig, peaks: dict) -> list[dict]:
     """Each named change once, with the devices it was seen on (merged over per-device findings)."""
-    from components.features import input_groups
+    from components.model_inputs import input_groups
 
     index = {n: i for i, n in enumerate(names)}
     all_ref = sorted(d for side, d in peaks if side == "ref")

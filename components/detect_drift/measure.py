@@ -19,7 +19,7 @@ from components.config import Config, DataConfig, DriftConfig
 from components.detect_drift.core import ConceptDriftResult, concept_drift_from_predictions
 from components.detect_drift.data_drift import DataDriftResult, data_drift_from_features
 from components.detect_drift.scoring import ProductionModel, Scored, score_rows
-from components.features import input_groups, label_indices
+from components.model_inputs import input_groups, label_indices
 from components.window_features import drift_feature_names, feature_frame
 from components.window_table import WindowTable
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from components.config import DriftConfig
-from components.detect_drift.features import sensor_features
+from components.detect_drift.features_by_sensor import sensor_features
 from components.detect_drift.permutation import Between, Paired, critical, device_relabellings
 
 Z_POWER = 1.6448536269514722  # one-sided normal quantile: 95% power

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from components import layout
 from components.config import Config
-from components.contract import SAFE_DEVICE_ID
+from components.contract import MAX_DEVICE_ID, is_safe_device_id
 from components.device.protocol import (
     NAME,
     BoardError,
@@ -116,9 +116,9 @@ def collect(link: SerialLink, label: str, count: int, config: Config, store: Sto
                          "starting with a letter or digit")
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    if device_id is not None and not _safe_device_id(device_id):
+    if device_id is not None and not is_safe_device_id(device_id):
         raise ValueError(f"unsafe device_id {device_id!r}: expected letters, digits, '.', '_' or '-' (no '..'), "
-                         "at most 64 characters")
+                         f"at most {MAX_DEVICE_ID} characters")
     result = CollectResult(link.name, device_id or "", label, count)
     try:
         ready = enter_mode(link, "collect", timeout=ready_timeout)
@@ -283,6 +283,3 @@ def _failure(exc: Exception, result: CollectResult, count: int, kept: str = "") 
     return (f"{result.port}: collecting stopped after {result.collected} of {count} windows "
             f"(last good window: {last}): {cause}; {kept}")
 
-
-def _safe_device_id(device_id: str) -> bool:
-    return bool(SAFE_DEVICE_ID.match(device_id)) and ".." not in device_id

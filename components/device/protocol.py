@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from components.config import DataConfig
-from components.contract import NUMBER
+from components.contract import MAX_DEVICE_ID, NUMBER, is_safe_device_id, window_id_pattern
 
 BAUDRATE = 115200
 MODES = ("infer", "collect", "verify")
@@ -32,8 +32,11 @@ MAX_NUMBER_CHARS = 15
 PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 # Labels, class and channel names: they travel unquoted in protocol lines and in the upload CSV.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-WINDOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+# A board's window id, shorter than an upload's (contract.MAX_WINDOW_ID, 128): the host writes it into the
+# upload as "<session>-<board's id>" (device/collect.py; the session is up to 20 characters), which must still
+# fit. The firmware's ids are uint32 counters (firmware/src/app/app.h), at most 10 digits.
+MAX_BOARD_WINDOW_ID = 64
+WINDOW_ID = window_id_pattern(MAX_BOARD_WINDOW_ID)
 COUNT = re.compile(r"^(0|[1-9][0-9]{0,8})$")
 INT8 = re.compile(r"^-?(0|[1-9][0-9]{0,2})$")
 CRC = re.compile(r"^[0-9a-fA-F]{8}$")
@@ -193,8 +196,8 @@ def _parse_ready(line: str, fields: list[str]) -> Ready:
     missing = [k for k in READY_KEYS if k not in values]
     if missing:
         raise ProtocolError(line, f"READY with {', '.join(missing)}: {grammar}", "READY")
-    checks = (("device", DEVICE_ID.match(values["device"]) and ".." not in values["device"],
-               "letters, digits, '.', '_', '-', at most 64 characters"),
+    checks = (("device", is_safe_device_id(values["device"]),
+               f"letters, digits, '.', '_', '-', at most {MAX_DEVICE_ID} characters"),
               ("mode", values["mode"] in MODES, "|".join(MODES)),
               ("model", MODEL_ID.match(values["model"]), "8 lower-case hex digits or 'none'"),
               ("window", COUNT.match(values["window"]) and int(values["window"]) >= 1, "a whole number >= 1"),
@@ -220,7 +223,8 @@ def _parse_pred(line: str, fields: list[str]) -> Pred:
 
 def _parse_window_start(line: str, fields: list[str]) -> WindowStart:
     if len(fields) != 2 or not WINDOW_ID.match(fields[0]) or not NAME.match(fields[1]):
-        raise ProtocolError(line, "WIN <window_id: letters, digits, '.', '_', ':', '-', at most 64> <label>", "WIN")
+        expected = f"WIN <window_id: letters, digits, '.', '_', ':', '-', at most {MAX_BOARD_WINDOW_ID}> <label>"
+        raise ProtocolError(line, expected, "WIN")
     return WindowStart(fields[0], fields[1])
 
 

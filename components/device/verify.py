@@ -28,8 +28,8 @@ from components.device.protocol import (
     ready_mismatches,
 )
 from components.device.serial_link import LinkError, SerialLink, enter_mode
-from components.features import input_groups
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from components.boards import check_budgets, check_latency
 from components.c_sources import export_c_array
 from components.config import Config
 from components.evaluate.blessing import Blessing, bless, classification_metrics, model_card, target_checks
-from components.features import input_groups, model_inputs
 from components.holdouts import Holdout
 from components.int8_model import Int8Model
+from components.model_inputs import input_groups, model_inputs
 from components.qemu_target import TargetCheck, check_on_target
 from components.registry import production
 from components.store import Store

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from components.config import Config
-from components.features import input_groups
 from components.int8_model import operator_names
 from components.model import LabelledData, build_model, compile_model, is_normalization_layer, seed_everything
+from components.model_inputs import input_groups
 
 
 def _norm_quantize_config():

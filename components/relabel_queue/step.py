@@ -22,8 +22,8 @@ from components import layout
 from components.config import Config
 from components.drift_decision import drift_kinds
 from components.drift_inputs import DriftInputs, load_drift_inputs
-from components.features import input_groups, label_indices
 from components.label_studio import label_studio_config, label_studio_tasks
+from components.model_inputs import input_groups, label_indices
 from components.relabel_queue.core import fresh_label_suggestions, select_for_concept_drift, select_for_data_drift
 from components.store import Store, put_json
 from components.window_features import window_features

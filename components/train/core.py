@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from components.config import Config
 from components.datasets import WindowSet
-from components.features import input_groups
 from components.model import LabelledData, build_model, compile_model, labelled_data, seed_everything, set_normalization
+from components.model_inputs import input_groups
 
 
 @dataclass

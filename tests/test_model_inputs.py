@@ -5,7 +5,7 @@ import numpy as np
 from components.boards import check_budgets
 from components.config import Board, Config, EvaluateConfig, TrainConfig
 from components.evaluate.blessing import bless, classification_metrics
-from components.features import input_groups, label_indices, model_inputs, split_devices
+from components.model_inputs import input_groups, label_indices, model_inputs, split_devices
 
 
 def test_one_input_per_unit_in_channel_order():

@@ -1,7 +1,7 @@
-"""The drift features as the data-drift test groups them, by sensor.
+"""The drift features as the data-drift test groups them: by sensor (the model's input groups, one per unit).
 
 The per-window features themselves are computed in components/window_features.py (ingest stores them with
-each dataset version); they are re-exported here for the callers that imported them from this module.
+each dataset version).
 """
 
 from __future__ import annotations
@@ -9,21 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from components.config import DataConfig
-from components.window_features import (  # noqa: F401  (re-exported)
-    STATISTICS,
-    channel_peaks,
-    drift_feature_names,
-    drift_features,
-    feature_frame,
-    feature_names,
-    window_features,
-)
 
 
 def sensor_features(names: list[str], data: DataConfig, testable: np.ndarray | None = None):
     """(sensor name, unit, gain feature indices, {channel: mean feature index}, testable peak-share feature
     indices) per sensor (input group)."""
-    from components.features import input_groups
+    from components.model_inputs import input_groups
 
     index = {n: i for i, n in enumerate(names)}
     for g in input_groups(data):
