@@ -33,7 +33,7 @@ def bench_model(devices: int, windows_per_device: int) -> dict:
     from components.evaluate.core import evaluate
     from components.features import input_groups
     from components.holdouts import load_holdouts
-    from components.ingest.core import run_ingest
+    from components.ingest.step import run_ingest
     from components.int8_model import Int8Model
     from components.quantize.core import quantize
     from components.simulator import simulate, write_simulation

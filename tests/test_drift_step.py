@@ -12,7 +12,7 @@ from components.datasets import lineage_versions, read_lineage, read_manifest
 from components.detect_drift.step import detect_drift, write_report
 from components.drift_inputs import load_drift_inputs, load_monitor_inputs
 from components.features import input_groups, label_indices
-from components.ingest.core import run_ingest
+from components.ingest.step import run_ingest
 from components.int8_model import Int8Model
 from components.relabel_queue.step import build_queue, run_relabel_queue
 from components.simulator import simulate, stale_truth, write_simulation
