@@ -23,7 +23,8 @@ class Holdout:
 
 def load_holdouts(store: Store, dataset_version: str, config: Config) -> dict[str, Holdout]:
     """The labelled windows of holdout devices, with their current labels (a labels version may have
-    corrected them): all of them, those the oldest version brought ("baseline"), the newest ingest's."""
+    corrected them): all of them ("holdout"), those the oldest version brought ("baseline"), those the newest
+    ingest brought ("newest": after a drift, the drifted data)."""
     ingested = [v for v in lineage_versions(store, dataset_version) if read_manifest(store, v).get("kind") != "labels"]
     origin_of: dict[WindowKey, int] = {}
     for i, version in enumerate(ingested):

@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_labels)
 
     p = sub.add_parser("report", parents=[common],
-                       help="before/after the last promotion: accuracy on post-drift and baseline holdouts")
+                       help="before/after the last promotion: accuracy on the newest and baseline holdouts")
     p.set_defaults(handler=_report)
 
     p = sub.add_parser("compile", parents=[common], help="compile every pipeline to YAML")
@@ -305,7 +305,7 @@ def _datasets(args) -> dict:
 
 
 def _schema(args) -> dict:
-    from components.validate_schema.core import push_schema, schema_versions
+    from components.validate_schema.step import push_schema, schema_versions
 
     store = _store(args)
     if args.action == "push":

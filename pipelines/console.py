@@ -44,8 +44,7 @@ SHOWN = {
     "firmware-build": ("firmware_built", "cortex_m4_verified"),
     "promote": ("model_version",),
 }
-OUTPUT_NAMES = {"relabel-queue": "train_on", "evaluate": "blessed", "promote": "model_version",
-                "firmware-build": "firmware_built"}
+OUTPUT_NAMES = {"relabel-queue": "train_on", "evaluate": "blessed", "promote": "model_version"}
 
 
 @dataclass

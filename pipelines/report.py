@@ -1,7 +1,7 @@
 """`tinymlops report`: what the last promotion changed, on the data that made it necessary.
 
 The production model and the one it replaced, both run as int8 on the same holdout devices' windows:
-- post-drift holdout: the windows the newest ingest brought (current labels);
+- newest holdout: the windows the newest ingest brought (current labels): after a drift, the drifted data;
 - baseline holdout: the oldest version's windows, with their current labels (a concept drift's relabelling
   corrected the stale ones it found) and, for the replaced model, as labelled when it was trained (its own
   claim); on simulated data also against the simulator's truth, which knows every stale label.
@@ -53,7 +53,7 @@ def before_after(store: Store, config: Config) -> dict:
     now = load_holdouts(store, registry.read_model(store, after)["dataset_version"], config)
     then = load_holdouts(store, registry.read_model(store, before)["dataset_version"], config)
     rows = {
-        "post-drift holdout": (now.get("newest"), True),
+        "newest holdout": (now.get("newest"), True),
         "baseline holdout, current labels": (now.get("baseline"), True),
         "baseline holdout, labels as the old model was trained": (then.get("baseline"), False),
     }

@@ -32,7 +32,7 @@ def bench_model(devices: int, windows_per_device: int) -> dict:
     from components.datasets import read_lineage
     from components.evaluate.core import evaluate
     from components.holdouts import load_holdouts
-    from components.ingest.core import run_ingest
+    from components.ingest.step import run_ingest
     from components.int8_model import Int8Model
     from components.model_inputs import input_groups
     from components.quantize.core import quantize

@@ -75,7 +75,7 @@ def bench_throughput(devices: int, windows_per_device: int) -> dict:
     import pyarrow.csv as pa_csv
 
     from components.config import Config
-    from components.ingest.core import run_ingest
+    from components.ingest.step import run_ingest
     from components.simulator import simulate, write_simulation
     from components.store import LocalStore, MinioStore
 
@@ -139,7 +139,7 @@ def _history_version(store, config, version: str, parent: str | None, start: int
 def bench_history(history_windows: int, history_versions: int) -> dict:
     from components.config import Config
     from components.datasets import new_version_id
-    from components.ingest.core import run_ingest
+    from components.ingest.step import run_ingest
     from components.simulator import simulate, write_simulation
     from components.store import LocalStore
 

@@ -65,8 +65,8 @@ def bench_validate(samples_target: int = 1_000_000, beam_samples: int | None = N
 
     from components.config import Config
     from components.store import LocalStore
-    from components.validate_schema.core import validate_new_windows
     from components.validate_schema.statistics import statistics_beam, statistics_in_memory
+    from components.validate_schema.step import validate_new_windows
 
     config = Config()
     names, options = config.data.channel_names, config.validation.beam_options

@@ -31,8 +31,8 @@ import numpy as np
 from components import layout, registry
 from components.config import Config, StoreConfig
 from components.datasets import list_versions, read_lineage, read_manifest, read_windows
-from components.ingest.core import run_ingest
-from components.promote.core import register_and_promote
+from components.ingest.step import run_ingest
+from components.promote.step import register_and_promote
 from components.simulator import simulate
 from components.store import MinioStore, StoreError
 from tests.fault_proxy import FaultProxy

@@ -402,7 +402,7 @@ def test_verify_refuses_a_board_running_another_model(connect, model):
 def cli_store(tmp_path_factory, model) -> str:
     """A store folder with an ingested dataset and the fixture model in production as m-1."""
     from components import registry
-    from components.ingest.core import run_ingest
+    from components.ingest.step import run_ingest
 
     tflite, arena, _ = model
     store_dir = str(tmp_path_factory.mktemp("cli") / "store")

@@ -11,7 +11,7 @@ from components.config import Config
 from components.datasets import lineage_versions, read_lineage, read_manifest
 from components.detect_drift.step import detect_drift, write_report
 from components.drift_inputs import load_drift_inputs, load_monitor_inputs
-from components.ingest.core import run_ingest
+from components.ingest.step import run_ingest
 from components.int8_model import Int8Model
 from components.model_inputs import input_groups, label_indices
 from components.relabel_queue.step import build_queue, run_relabel_queue

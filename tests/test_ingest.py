@@ -1,7 +1,7 @@
 """Ingest over a store: versions, counts, duplicates, the processed-uploads record."""
 
 from components.datasets import list_versions, read_lineage, read_manifest, read_quarantine, read_windows
-from components.ingest.core import run_ingest
+from components.ingest.step import run_ingest
 from components.simulator import simulate, write_simulation
 
 

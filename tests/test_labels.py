@@ -15,7 +15,7 @@ from components.datasets import (
     read_quarantine,
     read_windows,
 )
-from components.ingest.core import run_ingest
+from components.ingest.step import run_ingest
 from components.label_exports import parse_export
 from components.label_studio import label_studio_tasks
 from components.labels import LabelImportError, NothingImportedError, import_labels

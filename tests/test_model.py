@@ -10,12 +10,13 @@ import pytest
 from components import registry
 from components.config import Config
 from components.datasets import read_lineage
-from components.evaluate.core import evaluate, load_champion
+from components.evaluate.core import evaluate
+from components.evaluate.step import load_production_model
 from components.holdouts import load_holdouts
-from components.ingest.core import run_ingest
+from components.ingest.step import run_ingest
 from components.int8_model import Int8Model
 from components.model_inputs import input_groups
-from components.promote.core import register_and_promote
+from components.promote.step import register_and_promote
 from components.quantize.core import quantize
 from components.simulator import simulate, write_simulation
 from components.store import LocalStore
@@ -36,7 +37,7 @@ def run_model_path(store, version, config, windows=None):
     trained = train(windows, config)
     quantized = quantize(trained.model, trained.data, config)
     evaluation = evaluate(trained.model, quantized.tflite, load_holdouts(store, version, config),
-                          load_champion(store), config, version)
+                          load_production_model(store), config, version)
     return trained, quantized, evaluation
 
 
@@ -129,7 +130,7 @@ def test_same_seed_same_data_same_model(fleet, first_model):
 
 def test_a_worse_challenger_is_not_promoted_and_says_why(fleet, first_model, tmp_path):
     store, version = fleet
-    champion = registry.production(store)
+    in_production = registry.production(store)
     windows = read_lineage(store, version)
     rng = np.random.default_rng(0)
     shuffled = windows.select(np.arange(len(windows)))
@@ -139,9 +140,9 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(fleet, first_model, tmp
     assert not blessing.blessed
     failed = {c.name for c in blessing.checks if not c.passed}
     assert {"accuracy_floor", "no_regression"} <= failed
-    assert any(champion in reason for reason in blessing.reasons)
+    assert any(in_production in reason for reason in blessing.reasons)
     result = register_and_promote(store, files_of(trained, quantized, evaluation, tmp_path),
                                   {"metrics": evaluation.metrics, "blessing": blessing.to_dict()},
                                   training_record(trained, SMALL, version))
-    assert not result.promoted and registry.production(store) == champion
+    assert not result.promoted and registry.production(store) == in_production
     assert registry.read_model(store, result.version)["blessing_reasons"] == blessing.reasons

@@ -40,7 +40,7 @@ def test_budgets_add_the_allowances():
 def test_blessing_rules():
     config = EvaluateConfig(accuracy_floor=0.9, max_regression=0.01)
     budgets = check_budgets(10_000, 5_000, config)
-    assert bless(0.95, None, None, budgets, 0, config).blessed  # first model: no champion
+    assert bless(0.95, None, None, budgets, 0, config).blessed  # first model: nothing in production
     assert bless(0.945, 0.95, "m-1", budgets, 0, config).blessed  # within the margin
     worse = bless(0.93, 0.95, "m-1", budgets, 0, config)
     assert not worse.blessed and "production m-1 95.00%" in worse.reasons[0]

@@ -77,7 +77,7 @@ def test_models_cli(local_store, capsys):
 
 
 def test_promotion_can_require_built_firmware(local_store):
-    from components.promote.core import register_and_promote
+    from components.promote.step import register_and_promote
 
     evaluation = {"blessing": {"blessed": True, "reasons": []},
                   "metrics": {"int8_accuracy": 0.97, "float_accuracy": 0.97, "tflite_bytes": 10, "arena_bytes": 5}}

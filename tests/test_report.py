@@ -13,7 +13,7 @@ import pytest
 from components import registry
 from components.config import Config
 from components.detect_drift import decide, detect_concept_drift, detect_data_drift
-from components.ingest.core import run_ingest
+from components.ingest.step import run_ingest
 from components.performance import accuracy_chart, read_series, record_monitor_run, wilson
 from components.store import LocalStore, put_json
 from pipelines.report import report, report_text

@@ -4,8 +4,8 @@ import numpy as np
 
 from components.config import load_config
 from components.datasets import read_windows
-from components.ingest.core import run_ingest
-from components.validate_schema.core import validate_new_windows
+from components.ingest.step import run_ingest
+from components.validate_schema.step import validate_new_windows
 
 CONFIG = """
 data:

@@ -7,14 +7,8 @@ import pytest
 
 from components.config import ValidationConfig
 from components.datasets import WindowSet
-from components.validate_schema.core import (
-    BlockingAnomalies,
-    load_schema,
-    push_schema,
-    raise_if_blocking,
-    schema_versions,
-    validate_new_windows,
-)
+from components.validate_schema.core import BlockingAnomalies, raise_if_blocking
+from components.validate_schema.step import load_schema, push_schema, schema_versions, validate_new_windows
 
 
 @pytest.fixture(scope="module")

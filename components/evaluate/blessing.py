@@ -46,20 +46,20 @@ class Blessing:
         return {"blessed": self.blessed, "reasons": self.reasons, "checks": [asdict(c) for c in self.checks]}
 
 
-def bless(int8_accuracy: float, champion_accuracy: float | None, champion: str | None,
+def bless(int8_accuracy: float, production_accuracy: float | None, production_version: str | None,
           budgets: list[BudgetCheck], tflm_mismatches: int, config: EvaluateConfig,
           extra: list[Check] = ()) -> Blessing:
     """Blessed only if every check passes: floor, no regression against production, budgets, parity,
     and `extra` (the Cortex-M4 checks, target_checks)."""
     checks = [Check("accuracy_floor", int8_accuracy >= config.accuracy_floor,
                     f"int8 accuracy {int8_accuracy:.2%} vs floor {config.accuracy_floor:.2%}")]
-    if champion is None or champion_accuracy is None:
+    if production_version is None or production_accuracy is None:
         checks.append(Check("no_regression", True, "no model in production: nothing to compare with"))
     else:
-        floor = champion_accuracy - config.max_regression
+        floor = production_accuracy - config.max_regression
         checks.append(Check("no_regression", int8_accuracy >= floor,
-                            f"int8 accuracy {int8_accuracy:.2%} vs production {champion} "
-                            f"{champion_accuracy:.2%} (allowed margin {config.max_regression:.2%}) "
+                            f"int8 accuracy {int8_accuracy:.2%} vs production {production_version} "
+                            f"{production_accuracy:.2%} (allowed margin {config.max_regression:.2%}) "
                             "on the same holdout"))
     for budget in budgets:
         checks.append(Check(f"budget_{budget.board}", budget.fits, budget.describe()))

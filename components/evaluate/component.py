@@ -17,15 +17,13 @@ def evaluate(store_url: str, config_json: str, dataset_version: str, model: dsl.
     import tf_keras as keras
 
     from components.config import Config
-    from components.evaluate.core import evaluate, load_champion
-    from components.holdouts import load_holdouts
+    from components.evaluate.step import run
     from components.store import open_store
 
     config = Config.from_json(config_json)
-    store = open_store(store_url, config.store)
     with open(tflite.path, "rb") as f:
-        result = evaluate(keras.models.load_model(model.path), f.read(), load_holdouts(store, dataset_version, config),
-                          load_champion(store), config, dataset_version)
+        result = run(open_store(store_url, config.store), config, dataset_version,
+                     keras.models.load_model(model.path), f.read())
     with open(evaluation.path, "w") as f:
         json.dump({"metrics": result.metrics, "blessing": result.blessing.to_dict()}, f, indent=2)
     with open(card.path, "w") as f:

@@ -3,8 +3,8 @@
 The int8 path is measured as the board runs it: raw windows quantized with
 the model's own input parameters, then the TFLM runtime at the minimal arena.
 Every holdout window also runs in TFLite's reference kernels; the outputs
-must be identical. The production model (the champion) runs on the same
-holdout windows.
+must be identical. The production model runs on the same holdout windows;
+step.py reads it, and the holdouts, from the store.
 """
 
 from __future__ import annotations
@@ -21,19 +21,14 @@ from components.holdouts import Holdout
 from components.int8_model import Int8Model
 from components.model_inputs import input_groups, model_inputs
 from components.qemu_target import TargetCheck, check_on_target
-from components.registry import production
-from components.store import Store
 
 
 @dataclass
-class Champion:
+class ProductionModel:
+    """The model in production, which a candidate must not be worse than."""
+
     version: str
     tflite: bytes
-
-
-def load_champion(store: Store) -> Champion | None:
-    version = production(store)
-    return Champion(version, store.get_bytes(f"models/{version}/model.tflite")) if version else None
 
 
 @dataclass
@@ -58,7 +53,7 @@ def check_target(tflite: bytes, inputs: list[np.ndarray], host_scores: np.ndarra
     return check_on_target(export_c_array(tflite, config, arena), inputs, host_scores)
 
 
-def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion: Champion | None,
+def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], production: ProductionModel | None,
              config: Config, dataset_version: str) -> Evaluation:
     groups = input_groups(config.data)
     names = config.data.class_names
@@ -74,14 +69,14 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
         f, q = classification_metrics(holdout.y, float_pred, names), classification_metrics(holdout.y, int8_pred, names)
         results[name] = {"windows": len(holdout.y), "float_accuracy": f["accuracy"], "int8_accuracy": q["accuracy"],
                          "float": f, "int8": q}
-    champion_result = None
-    if champion is not None:
+    production_result = None
+    if production is not None:
         try:
-            champion_pred = Int8Model(champion.tflite, groups).run_reference(main.x).argmax(1)
-            champion_result = {"version": champion.version,
-                               "int8_accuracy": float(np.mean(champion_pred == main.y))}
+            production_pred = Int8Model(production.tflite, groups).run_reference(main.x).argmax(1)
+            production_result = {"version": production.version,
+                                 "int8_accuracy": float(np.mean(production_pred == main.y))}
         except ValueError as exc:  # trained for another data contract: not comparable
-            champion_result = {"version": champion.version, "int8_accuracy": None, "not_comparable": str(exc)}
+            production_result = {"version": production.version, "int8_accuracy": None, "not_comparable": str(exc)}
     sample = target_sample(len(main.x), config.evaluate.target_windows)
     sample_inputs = int8.quantize(main.x[sample])
     target = check_target(tflite, sample_inputs, tflm_scores[sample], arena, config)
@@ -90,8 +85,8 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
     budgets = check_budgets(len(tflite), board_arena, config.evaluate)
     latency = check_latency(target, config.data, config.evaluate)
     int8_accuracy = results["holdout"]["int8_accuracy"]
-    blessing = bless(int8_accuracy, champion_result and champion_result["int8_accuracy"],
-                     champion_result and champion_result["version"], budgets, mismatches, config.evaluate,
+    blessing = bless(int8_accuracy, production_result and production_result["int8_accuracy"],
+                     production_result and production_result["version"], budgets, mismatches, config.evaluate,
                      target_checks(target, latency, config.evaluate))
     metrics = {
         "dataset_version": dataset_version, "holdouts": results, "int8_accuracy": int8_accuracy,
@@ -100,7 +95,7 @@ def evaluate(float_model, tflite: bytes, holdouts: dict[str, Holdout], champion:
         "arena_measured_on": "Cortex-M4F (QEMU)" if target is not None and target.ran else "host (64-bit)",
         "cortex_m4": target.record() if target is not None else None,
         "latency": [c.to_dict() for c in latency], "ops": int8.ops, "tflm_mismatches": mismatches,
-        "tflm_windows_compared": len(main.y), "champion": champion_result,
+        "tflm_windows_compared": len(main.y), "production": production_result,
         "budgets": [b.to_dict() for b in budgets],
         "input_quantization": [asdict(q) for q in int8.inputs],
         "output_quantization": {"scale": float(int8.output_scale), "zero_point": int(int8.output_zero_point)},

@@ -1,4 +1,7 @@
-"""KFP component: the int8 model and its settings as C++ sources for the firmware."""
+"""KFP component: the int8 model and its settings as C++ sources for the firmware.
+
+No core.py and no step.py: the export is components/c_sources.py (evaluate's Cortex-M4 check exports the same
+files), and nothing is read from or written to the store."""
 
 from kfp import dsl
 

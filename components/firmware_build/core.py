@@ -5,6 +5,9 @@ platforms and libraries: the builder image (firmware/Dockerfile) has them. On
 a machine without them nothing is built and nothing fake is written: the
 result says which tool is missing and the run's summary shows the firmware as
 not built.
+
+No store side, so no step.py: the sources come in and the firmware goes out as
+KFP artifact folders; promote stores them with the model.
 """
 
 from __future__ import annotations

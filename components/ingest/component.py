@@ -14,7 +14,8 @@ def ingest(store_url: str, config_json: str, dataset: dsl.Output[dsl.Dataset], r
     from collections import namedtuple
 
     from components.config import Config
-    from components.ingest.core import ingest_markdown, run_ingest
+    from components.ingest.core import ingest_markdown
+    from components.ingest.step import run_ingest
     from components.store import open_store
 
     config = Config.from_json(config_json)

@@ -15,7 +15,8 @@ def promote(store_url: str, config_json: str, model: dsl.Input[dsl.Model], tflit
     from pathlib import Path
 
     from components.config import Config
-    from components.promote.core import folder_files, register_and_promote
+    from components.promote.core import folder_files
+    from components.promote.step import register_and_promote
     from components.store import open_store
 
     files = {name: Path(artifact.path).read_bytes() for name, artifact in (

@@ -1,11 +1,13 @@
-"""Promote (TFX Pusher style): register every trained model; move production only if blessed."""
+"""Promote (TFX Pusher style): register every trained model; move production only if blessed.
+
+What a model version holds and whether it may go to production, from evaluate's, train's and firmware-build's
+records; step.py registers it in the store and moves the pointer.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-
-from components.registry import new_model_version, promote, register
-from components.store import Store
 
 
 @dataclass
@@ -15,25 +17,20 @@ class PromoteResult:
     reasons: list[str]  # why not, when not promoted
 
 
-def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict, training: dict,
-                         firmware: dict | None = None, require_firmware: bool = False) -> PromoteResult:
-    """`files`: model.tflite, model.h5, ops.json, curves.png, model_card.md, c/*, firmware/*.
-
-    `firmware` is firmware-build's build.json; with `require_firmware` a model
-    whose firmware did not build is registered but not promoted.
-    """
-    import json
-
-    version = new_model_version()
-    blessing, metrics = evaluation["blessing"], evaluation["metrics"]
+def registry_files(files: dict[str, bytes], version: str, evaluation: dict, training: dict) -> dict[str, bytes]:
+    """`files` with the model card named for `version`, and the evaluation's and training's records."""
     files = dict(files)
     if "model_card.md" in files:  # evaluate could not know the version's name yet
         files["model_card.md"] = files["model_card.md"].replace(b"Model card: challenger",
                                                                 f"Model card: {version}".encode(), 1)
-    files = {**files,
-             "metrics.json": json.dumps(metrics, indent=2).encode(),
-             "blessing.json": json.dumps(blessing, indent=2).encode(),
-             "training.json": json.dumps(training, indent=2).encode()}
+    return {**files,
+            "metrics.json": json.dumps(evaluation["metrics"], indent=2).encode(),
+            "blessing.json": json.dumps(evaluation["blessing"], indent=2).encode(),
+            "training.json": json.dumps(training, indent=2).encode()}
+
+
+def not_promoted_because(blessing: dict, firmware: dict | None, require_firmware: bool) -> list[str]:
+    """Why the model may not go to production (empty when it may)."""
     reasons = list(blessing["reasons"])
     if require_firmware and not (firmware and firmware["built"]):
         reasons.append("firmware not built, and this run requires it: "
@@ -41,7 +38,14 @@ def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict
     cortex_m4 = (firmware or {}).get("cortex_m4") or {}
     if cortex_m4.get("ran") and not cortex_m4.get("verified"):
         reasons.append(f"the shipped C sources failed on the Cortex-M4: {cortex_m4['statement']}")
-    register(store, version, files, {
+    return reasons
+
+
+def registry_record(evaluation: dict, training: dict, firmware: dict | None, reasons: list[str]) -> dict:
+    """What the registry lists about a model version."""
+    blessing, metrics = evaluation["blessing"], evaluation["metrics"]
+    cortex_m4 = (firmware or {}).get("cortex_m4") or {}
+    return {
         "dataset_version": training["dataset_version"], "seed": training["seed"],
         "config_fingerprint": training["config_fingerprint"], "blessed": blessing["blessed"],
         "blessing_reasons": blessing["reasons"], "int8_accuracy": metrics["int8_accuracy"],
@@ -50,11 +54,7 @@ def register_and_promote(store: Store, files: dict[str, bytes], evaluation: dict
         "firmware_built": bool(firmware and firmware["built"]),
         "firmware_missing": (firmware or {}).get("missing", []), "not_promoted_because": reasons,
         "cortex_m4": cortex_m4.get("statement", "not checked"),
-    })
-    if reasons:
-        return PromoteResult(version, False, reasons)
-    promote(store, version, by="continuous-training pipeline", reason="blessed by the evaluator")
-    return PromoteResult(version, True, [])
+    }
 
 
 def folder_files(folder, prefix: str) -> dict[str, bytes]:

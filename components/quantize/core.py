@@ -9,6 +9,9 @@ which is exact for a 1x1 depthwise kernel.
 Export uses a batch_size=1 clone of the QAT model: a fixed batch avoids the
 SHAPE/STRIDED_SLICE/PACK ops a dynamic batch adds, so the board's op
 resolver stays small.
+
+No step.py: the store side is one read, the dataset version's lineage
+(components/datasets.py `read_lineage`), which component.py makes.
 """
 
 from __future__ import annotations

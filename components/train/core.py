@@ -1,5 +1,8 @@
 """Train: the model (components/model.py) fitted to the configured windows, reproducible from a seed, split by
-device: fitted on the training devices, stopped early on the validation devices."""
+device: fitted on the training devices, stopped early on the validation devices.
+
+No step.py: the store side is one read, the dataset version's lineage (components/datasets.py `read_lineage`),
+which component.py makes; the model and its record go out as KFP artifacts."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ def validate_schema(store_url: str, config_json: str, dataset_version: str,
     from components.config import Config
     from components.datasets import WindowSet
     from components.store import open_store
-    from components.validate_schema.core import raise_if_blocking, report_markdown, validate_new_windows
+    from components.validate_schema.core import raise_if_blocking, report_markdown
+    from components.validate_schema.step import validate_new_windows
 
     with open(dataset.path, "rb") as f:
         windows = WindowSet.from_npz(f.read())

@@ -2,8 +2,8 @@
 
 The schema is inferred from the reference dataset version on first use, then
 tightened by the configuration (label domain = the class names, channel ranges
-= the sensor ranges, labels optional) and kept in the store as an editable
-schema.pbtxt under schemas/NNNN/. Editing means pushing a new version
+= the sensor ranges, labels optional) and kept in the store (step.py) as an
+editable schema.pbtxt under schemas/NNNN/. Editing means pushing a new version
 (`tinymlops schema push FILE`); validation always uses the newest.
 
 Anomaly kinds listed in `validation.blocking_anomalies` stop the run after
@@ -14,16 +14,9 @@ run in this process on Arrow record batches, or in a Beam pipeline beyond
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 
 from components.config import Config
-from components.datasets import WindowSet
-from components.store import Store, put_json
-from components.validate_schema.statistics import statistics
-
-SCHEMAS = "schemas/"
 
 
 class BlockingAnomalies(RuntimeError):
@@ -110,59 +103,6 @@ def report_markdown(report: ValidationReport) -> str:
         lines.append(f"| {a.feature} | {a.kind} | {'yes' if a.blocking else 'no'} | "
                      f"{a.description.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
-
-
-def schema_versions(store: Store) -> list[str]:
-    return sorted({k.split("/")[1] for k in store.list(SCHEMAS) if k.endswith("/schema.pbtxt")})
-
-
-def load_schema(store: Store, version: str):
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    return text_format.Parse(store.get_bytes(f"{SCHEMAS}{version}/schema.pbtxt").decode(), schema_pb2.Schema())
-
-
-def push_schema(store: Store, text: str, note: str, source: str = "schema") -> str:
-    """Store an (edited) schema as the next version; it must parse as a TFMD Schema."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    try:
-        schema = text_format.Parse(text, schema_pb2.Schema())
-    except text_format.ParseError as exc:
-        raise ValueError(f"{source}: not a valid schema.pbtxt: {exc}") from exc
-    existing = schema_versions(store)
-    version = f"{int(existing[-1]) + 1 if existing else 1:04d}"
-    store.put_bytes(f"{SCHEMAS}{version}/schema.pbtxt", text_format.MessageToString(schema).encode())
-    put_json(store, f"{SCHEMAS}{version}/meta.json",
-             {"version": version, "note": note, "created_at": datetime.now(UTC).isoformat()})
-    return version
-
-
-def validate_new_windows(store: Store, config: Config, dataset_version: str,
-                         windows: WindowSet) -> ValidationReport:
-    """Validate one ingest's windows, inferring the schema on first use; write the report."""
-    from google.protobuf import text_format
-
-    versions = schema_versions(store)
-    stats = statistics(windows, config) if len(windows) else None
-    inferred_now = not versions and stats is not None
-    if inferred_now:
-        schema_text = text_format.MessageToString(infer_schema(stats, config))
-        schema_version = push_schema(store, schema_text, f"inferred from dataset {dataset_version}")
-    else:
-        schema_version = versions[-1] if versions else "none"
-    report = ValidationReport(dataset_version, schema_version, inferred_now, len(windows),
-                              len(windows) * windows.x.shape[1])
-    if stats is not None:
-        report.anomalies = validate(stats, load_schema(store, schema_version), config)
-        key = f"validation/{dataset_version}/schema-{schema_version}"
-        if not store.exists(f"{key}.json"):  # a rerun over the same inputs finds the same report
-            store.put_bytes(f"{key}.stats.pb", stats.SerializeToString())
-            store.put_bytes(f"{key}.md", report_markdown(report).encode())
-            store.put_bytes(f"{key}.json", json.dumps(report.to_dict(), indent=2).encode())
-    return report
 
 
 def raise_if_blocking(report: ValidationReport) -> None:
