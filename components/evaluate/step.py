@@ -6,13 +6,13 @@ from __future__ import annotations
 from components.config import Config
 from components.evaluate.core import Evaluation, ProductionModel, evaluate
 from components.holdouts import load_holdouts
-from components.registry import production
+from components.registry import production, read_model_file
 from components.store import Store
 
 
 def load_production_model(store: Store) -> ProductionModel | None:
     version = production(store)
-    return ProductionModel(version, store.get_bytes(f"models/{version}/model.tflite")) if version else None
+    return ProductionModel(version, read_model_file(store, version, "model.tflite")) if version else None
 
 
 def run(store: Store, config: Config, dataset_version: str, float_model, tflite: bytes) -> Evaluation:

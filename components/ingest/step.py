@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from components import layout
 from components.config import Config
 from components.cores import available_cores, in_order
 from components.dataset_features import write_drift_features
 from components.datasets import WindowSet, list_versions, new_version_id, read_index, read_manifest, write_version
 from components.ingest.core import IngestResult, KnownWindows, ReadUpload, ingest_batch, read_upload
 from components.store import Store
-
-INCOMING = "incoming/"
 
 
 def run_ingest(store: Store, config: Config, now: datetime | None = None) -> IngestResult:
@@ -32,7 +31,7 @@ def run_ingest(store: Store, config: Config, now: datetime | None = None) -> Ing
     try:
         manifests = list(fetch_pool.map(lambda v: read_manifest(store, v), versions))
         processed = {u["key"] for m in manifests for u in m["uploads"]}
-        new_keys = [k for k in store.list(INCOMING)
+        new_keys = [k for k in store.list(layout.UPLOADS)
                     if k not in processed and not k.rsplit("/", 1)[-1].startswith(".")]
         data_config = config.data
         empty = WindowSet.empty(data_config.window_length, len(data_config.channels))

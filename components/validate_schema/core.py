@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from components import layout
 from components.config import Config
 
 
@@ -108,5 +109,6 @@ def report_markdown(report: ValidationReport) -> str:
 def raise_if_blocking(report: ValidationReport) -> None:
     if report.blocking:
         kinds = ", ".join(sorted({f"{a.feature}: {a.kind}" for a in report.blocking}))
+        folder = layout.validation_folder(report.dataset_version)
         raise BlockingAnomalies(f"dataset {report.dataset_version} breaks schema {report.schema_version} "
-                                f"with blocking anomalies ({kinds}); see validation/{report.dataset_version}/")
+                                f"with blocking anomalies ({kinds}); see {folder}")

@@ -7,24 +7,23 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from components import layout
 from components.config import Config
 from components.datasets import WindowSet
 from components.store import Store, put_json
 from components.validate_schema.core import ValidationReport, infer_schema, report_markdown, validate
 from components.validate_schema.statistics import statistics
 
-SCHEMAS = "schemas/"
-
 
 def schema_versions(store: Store) -> list[str]:
-    return sorted({k.split("/")[1] for k in store.list(SCHEMAS) if k.endswith("/schema.pbtxt")})
+    return sorted({k.split("/")[1] for k in store.list(layout.SCHEMAS) if k.endswith("/schema.pbtxt")})
 
 
 def load_schema(store: Store, version: str):
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    return text_format.Parse(store.get_bytes(f"{SCHEMAS}{version}/schema.pbtxt").decode(), schema_pb2.Schema())
+    return text_format.Parse(store.get_bytes(layout.schema_file(version)).decode(), schema_pb2.Schema())
 
 
 def push_schema(store: Store, text: str, note: str, source: str = "schema") -> str:
@@ -38,8 +37,8 @@ def push_schema(store: Store, text: str, note: str, source: str = "schema") -> s
         raise ValueError(f"{source}: not a valid schema.pbtxt: {exc}") from exc
     existing = schema_versions(store)
     version = f"{int(existing[-1]) + 1 if existing else 1:04d}"
-    store.put_bytes(f"{SCHEMAS}{version}/schema.pbtxt", text_format.MessageToString(schema).encode())
-    put_json(store, f"{SCHEMAS}{version}/meta.json",
+    store.put_bytes(layout.schema_file(version), text_format.MessageToString(schema).encode())
+    put_json(store, layout.schema_file(version, "meta.json"),
              {"version": version, "note": note, "created_at": datetime.now(UTC).isoformat()})
     return version
 
@@ -61,7 +60,7 @@ def validate_new_windows(store: Store, config: Config, dataset_version: str,
                               len(windows) * windows.x.shape[1])
     if stats is not None:
         report.anomalies = validate(stats, load_schema(store, schema_version), config)
-        key = f"validation/{dataset_version}/schema-{schema_version}"
+        key = layout.validation_report(dataset_version, schema_version)
         if not store.exists(f"{key}.json"):  # a rerun over the same inputs finds the same report
             store.put_bytes(f"{key}.stats.pb", stats.SerializeToString())
             store.put_bytes(f"{key}.md", report_markdown(report).encode())
