@@ -234,14 +234,14 @@ def _monitor(args) -> dict:
         host = args.host or os.environ.get(kfp_api.ENDPOINT_ENV)
         if not host:
             raise ValueError(f"monitor --submit needs a KFP host: pass --host or set {kfp_api.ENDPOINT_ENV}")
-        client = kfp_api.connect(host)  # fail before monitoring if the cluster is unreachable
+        connection = kfp_api.connect(host)  # fail before monitoring if the cluster is unreachable
         params = {"config_json": config.to_json(), **({"store_url": args.store_url} if args.store_url else {})}
 
         def submit() -> dict:
-            return kfp_api.run(client, "continuous-training", args.experiment, params)
+            return kfp_api.run(connection, "continuous-training", args.experiment, params)
 
         def kfp_state(run_id: str) -> str:
-            return kfp_api.run_state(client, run_id)
+            return kfp_api.run_state(connection, run_id)
     summary = monitor(store, config, Path(args.pipeline_root), submit=submit, kfp_state=kfp_state,
                       runner=args.runner, verbose=args.verbose)
     return {**summary, "text": monitor_text(summary)}
@@ -407,18 +407,18 @@ def _kfp(args) -> dict:
     params = {"store_url": args.store_url} if args.store_url else {}
     if args.config:
         params["config_json"] = load_config(args.config).to_json()
-    client = kfp_api.connect(host)
+    connection = kfp_api.connect(host)
     if args.action == "upload":
         package = COMPILED_DIR / f"{args.pipeline.replace('-', '_')}.yaml"
-        return {"command": "kfp upload", **kfp_api.upload(client, args.pipeline, package, args.version)}
+        return {"command": "kfp upload", **kfp_api.upload(connection, args.pipeline, package, args.version)}
     if args.action == "run":
-        return {"command": "kfp run", **kfp_api.run(client, args.pipeline, args.experiment, params,
-                                                     args.run_name, version=args.version)}
+        return {"command": "kfp run", **kfp_api.run(connection, args.pipeline, args.experiment, params,
+                                                    args.run_name, version=args.version)}
     if args.action == "schedule":
-        return {"command": "kfp schedule", **kfp_api.schedule(client, args.pipeline, args.experiment, args.cron,
-                                                               params, args.run_name or f"{args.pipeline}-scheduled",
-                                                               version=args.version)}
-    runs = kfp_api.list_runs(client, args.experiment)
+        return {"command": "kfp schedule", **kfp_api.schedule(
+            connection, args.pipeline, args.experiment, args.cron, params,
+            args.run_name or f"{args.pipeline}-scheduled", version=args.version)}
+    runs = kfp_api.list_runs(connection, args.experiment)
     return {"command": "kfp runs", "runs": runs, "text": _runs_table(runs)}
 
 

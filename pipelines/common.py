@@ -1,13 +1,10 @@
 """What every task of a tinymlops pipeline shares on the cluster."""
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from kfp import dsl, kubernetes
 
-from components.config import ClusterConfig, Config, FirmwareConfig, LabellingConfig
-from components.runtime import FIRMWARE_BUILDER_IMAGE
+from components.config import Config, FirmwareConfig, LabellingConfig
 
 
 def cluster_default() -> Config:
@@ -17,28 +14,16 @@ def cluster_default() -> Config:
                                labelling=LabellingConfig(oracle=False))
 
 
-# Parameter defaults in the pipeline signatures; `tinymlops compile --config` overrides them
-# and `tinymlops run` passes the local store and configuration instead.
-CLUSTER_STORE = ClusterConfig().store_url
+# The built-in configuration, a pipeline's `config_json` default; its store default is the ClusterConfig's it
+# is built for. `tinymlops compile --config` overrides both; `tinymlops run` passes the local ones instead.
 DEFAULT_CONFIG_JSON = cluster_default().to_json()
-_images = ClusterConfig()  # the images tasks get; set by `compiling_for` while a pipeline compiles
-
-
-@contextmanager
-def compiling_for(cluster: ClusterConfig) -> Iterator[None]:
-    global _images
-    previous, _images = _images, cluster
-    try:
-        yield
-    finally:
-        _images = previous
 # Kubernetes secret holding the store's credentials (see manifests/).
 STORE_SECRET = "tinymlops-minio"
 
 
-def configure(task: dsl.PipelineTask, display_name: str, *, cache: bool = False, cpu: str = "1",
+def configure(task: dsl.PipelineTask, display_name: str, image: str, *, cache: bool = False, cpu: str = "1",
               memory: str = "2Gi", retries: int = 2) -> dsl.PipelineTask:
-    """Name the task, size it, retry it, and give it the store's credentials from a secret.
+    """Name the task, put it in `image`, size it, retry it, and give it the store's credentials from a secret.
 
     Caching is off unless the task's inputs fully determine its output: a task
     that reads moving data (new uploads, the schema, the production pointer)
@@ -46,8 +31,7 @@ def configure(task: dsl.PipelineTask, display_name: str, *, cache: bool = False,
     Retries with backoff cover transient store and node failures.
     """
     task.set_display_name(display_name)
-    builder = task.component_spec.implementation.container.image == FIRMWARE_BUILDER_IMAGE
-    task.set_container_image(_images.firmware_builder_image if builder else _images.runtime_image)
+    task.set_container_image(image)
     task.set_caching_options(cache)
     task.set_cpu_request(cpu).set_cpu_limit(cpu)
     task.set_memory_request(memory).set_memory_limit(memory)

@@ -11,6 +11,7 @@ from pipelines import kfp_api
 from pipelines.kfp_api import KfpApiError
 from pipelines.local import COMPILED_DIR
 from tests.kfp_standin import KfpStandIn
+from tests.test_cron import BAD_CRONS
 
 DRIFT = COMPILED_DIR / "drift_monitor.yaml"
 TRAINING = COMPILED_DIR / "continuous_training.yaml"
@@ -33,7 +34,7 @@ def standin():
 
 
 @pytest.fixture
-def client(standin):
+def connection(standin):
     return kfp_api.connect(standin.host)
 
 
@@ -42,9 +43,9 @@ def params():
     return {"store_url": STORE_URL, "config_json": Config().to_json()}
 
 
-def test_upload_both_pipelines_then_a_second_version(standin, client, capsys):
-    drift = kfp_api.upload(client, "drift-monitor", DRIFT)
-    training = kfp_api.upload(client, "continuous-training", TRAINING)
+def test_upload_both_pipelines_then_a_second_version(standin, connection, capsys):
+    drift = kfp_api.upload(connection, "drift-monitor", DRIFT)
+    training = kfp_api.upload(connection, "continuous-training", TRAINING)
 
     assert drift["new_pipeline"] and drift["created"] and training["new_pipeline"]
     assert {p["display_name"] for p in standin.pipelines.values()} == {"drift-monitor", "continuous-training"}
@@ -56,7 +57,7 @@ def test_upload_both_pipelines_then_a_second_version(standin, client, capsys):
     assert drift["version_name"] == "drift-monitor"  # the server names a first version after its pipeline
     assert drift["url"] == f"{standin.host}/#/pipelines/details/{drift['pipeline_id']}/version/{drift['version_id']}"
 
-    second = kfp_api.upload(client, "drift-monitor", DRIFT, version="v2")
+    second = kfp_api.upload(connection, "drift-monitor", DRIFT, version="v2")
     assert second["created"] and not second["new_pipeline"]
     assert second["pipeline_id"] == drift["pipeline_id"] and second["version_id"] != drift["version_id"]
     (upload_version,) = standin.seen("POST", "/pipelines/upload_version")
@@ -67,23 +68,23 @@ def test_upload_both_pipelines_then_a_second_version(standin, client, capsys):
     assert capsys.readouterr().out == ""  # kfp's "Pipeline details: <link>" lines stay off our stdout
 
 
-def test_upload_without_a_version_name_is_idempotent(standin, client):
-    kfp_api.upload(client, "drift-monitor", DRIFT)
-    first = kfp_api.upload(client, "drift-monitor", TRAINING)
-    again = kfp_api.upload(client, "drift-monitor", TRAINING)
+def test_upload_without_a_version_name_is_idempotent(standin, connection):
+    kfp_api.upload(connection, "drift-monitor", DRIFT)
+    first = kfp_api.upload(connection, "drift-monitor", TRAINING)
+    again = kfp_api.upload(connection, "drift-monitor", TRAINING)
 
     assert first["created"] and first["version_name"].startswith("drift-monitor-")
     assert not again["created"] and again["version_id"] == first["version_id"]
     assert len(standin.seen("POST", "/pipelines/upload_version")) == 1
     with pytest.raises(KfpApiError, match=r"already has a version named 'drift-monitor-"):
-        kfp_api.upload(client, "drift-monitor", DRIFT, version=first["version_name"])
+        kfp_api.upload(connection, "drift-monitor", DRIFT, version=first["version_name"])
 
 
-def test_run_an_uploaded_pipeline_with_parameters(standin, client, params, capsys):
-    kfp_api.upload(client, "drift-monitor", DRIFT)
-    latest = kfp_api.upload(client, "drift-monitor", DRIFT, version="v2")
+def test_run_an_uploaded_pipeline_with_parameters(standin, connection, params, capsys):
+    kfp_api.upload(connection, "drift-monitor", DRIFT)
+    latest = kfp_api.upload(connection, "drift-monitor", DRIFT, version="v2")
 
-    result = kfp_api.run(client, "drift-monitor", "tinymlops", params, run_name="drift check")
+    result = kfp_api.run(connection, "drift-monitor", "tinymlops", params, run_name="drift check")
 
     (request,) = standin.seen("POST", "/runs")
     body = request.json
@@ -100,14 +101,14 @@ def test_run_an_uploaded_pipeline_with_parameters(standin, client, params, capsy
     assert result["url"] == f"{standin.host}/#/runs/details/{result['run_id']}"
     assert capsys.readouterr().out == ""
 
-    older = kfp_api.run(client, "drift-monitor", "tinymlops", {"store_url": STORE_URL}, version="drift-monitor")
+    older = kfp_api.run(connection, "drift-monitor", "tinymlops", {"store_url": STORE_URL}, version="drift-monitor")
     assert older["version_name"] == "drift-monitor"
     assert standin.runs[older["run_id"]]["runtime_config"]["parameters"] == {"store_url": STORE_URL}
     assert len(standin.experiments) == 1  # the experiment is reused, not created twice
 
 
-def test_run_a_compiled_package_directly(standin, client, params):
-    result = kfp_api.run(client, TRAINING, "tinymlops", params)
+def test_run_a_compiled_package_directly(standin, connection, params):
+    result = kfp_api.run(connection, TRAINING, "tinymlops", params)
 
     (request,) = standin.seen("POST", "/runs")
     sent = request.json["pipeline_spec"]
@@ -119,21 +120,21 @@ def test_run_a_compiled_package_directly(standin, client, params):
     assert not standin.pipelines
 
 
-def test_parameters_the_pipeline_does_not_declare_are_refused_before_sending(standin, client):
-    kfp_api.upload(client, "drift-monitor", DRIFT)
+def test_parameters_the_pipeline_does_not_declare_are_refused_before_sending(standin, connection):
+    kfp_api.upload(connection, "drift-monitor", DRIFT)
     with pytest.raises(KfpApiError, match=r"takes parameters \['config_json', 'store_url'\].*\['storeurl'\]"):
-        kfp_api.run(client, "drift-monitor", "tinymlops", {"storeurl": STORE_URL})
+        kfp_api.run(connection, "drift-monitor", "tinymlops", {"storeurl": STORE_URL})
     with pytest.raises(KfpApiError, match="config_json must be a string, not dict"):
-        kfp_api.run(client, DRIFT, "tinymlops", {"config_json": Config().to_dict()})
+        kfp_api.run(connection, DRIFT, "tinymlops", {"config_json": Config().to_dict()})
     with pytest.raises(KfpApiError, match="no pipeline named 'nope'.*upload it first"):
-        kfp_api.run(client, "nope", "tinymlops", {})
+        kfp_api.run(connection, "nope", "tinymlops", {})
     assert not standin.seen("POST", "/runs")
 
 
-def test_schedule_a_recurring_run(standin, client, params):
-    uploaded = kfp_api.upload(client, "drift-monitor", DRIFT)
+def test_schedule_a_recurring_run(standin, connection, params):
+    uploaded = kfp_api.upload(connection, "drift-monitor", DRIFT)
 
-    result = kfp_api.schedule(client, "drift-monitor", "tinymlops", " 0 0  */6 * * * ", params,
+    result = kfp_api.schedule(connection, "drift-monitor", "tinymlops", " 0 0  */6 * * * ", params,
                               "drift-monitor every 6h")
 
     (request,) = standin.seen("POST", "/recurringruns")
@@ -150,50 +151,37 @@ def test_schedule_a_recurring_run(standin, client, params):
     assert result["url"] == f"{standin.host}/#/recurringrun/details/{result['recurring_run_id']}"
 
     with pytest.raises(KfpApiError, match="already has an enabled recurring run named 'drift-monitor every 6h'"):
-        kfp_api.schedule(client, "drift-monitor", "tinymlops", "0 0 3 * * *", params, "drift-monitor every 6h")
+        kfp_api.schedule(connection, "drift-monitor", "tinymlops", "0 0 3 * * *", params, "drift-monitor every 6h")
     assert len(standin.seen("POST", "/recurringruns")) == 1
 
 
-@pytest.mark.parametrize("cron, expected", [
-    ("0 3 * * *", r"has 5 field\(s\); KFP recurring runs need 6, seconds first.*did you mean '0 0 3 \* \* \*'"),
-    ("0 0 3 * * * *", r"has 7 field\(s\)"),
-    ("", r"has 0 field\(s\)"),
-    ("0 60 * * * *", "minutes field '60' is out of range 0-59"),
-    ("0 0 3 L * *", "day-of-month field 'L' is not a number"),
-    ("@fortnightly", "unknown descriptor"),
-])
-def test_a_bad_cron_is_refused_before_any_request(standin, client, params, cron, expected):
+@pytest.mark.parametrize("cron, expected", BAD_CRONS)
+def test_a_bad_cron_is_refused_before_any_request(standin, connection, params, cron, expected):
     sent = len(standin.requests)
     with pytest.raises(KfpApiError, match=expected) as caught:
-        kfp_api.schedule(client, "drift-monitor", "tinymlops", cron, params, "nightly")
+        kfp_api.schedule(connection, "drift-monitor", "tinymlops", cron, params, "nightly")
     assert "SECONDS MINUTES HOURS DAY-OF-MONTH MONTH DAY-OF-WEEK" in str(caught.value) or "@every" in str(caught.value)
     assert len(standin.requests) == sent
 
 
-@pytest.mark.parametrize("cron", ["0 0 3 * * *", "0 */15 * * * *", "0 30 2 * * MON-FRI", "0 0 0 1 JAN,JUL ?",
-                                  "@daily", "@every 6h"])
-def test_valid_crons_pass_unchanged(cron):
-    assert kfp_api.validate_cron(cron) == cron
+def test_list_runs_newest_first_and_by_experiment(standin, connection, params):
+    kfp_api.upload(connection, "drift-monitor", DRIFT)
+    a1 = kfp_api.run(connection, "drift-monitor", "exp-a", params, run_name="a1")
+    b1 = kfp_api.run(connection, DRIFT, "exp-b", params, run_name="b1")
+    a2 = kfp_api.run(connection, "drift-monitor", "exp-a", params, run_name="a2")
 
-
-def test_list_runs_newest_first_and_by_experiment(standin, client, params):
-    kfp_api.upload(client, "drift-monitor", DRIFT)
-    a1 = kfp_api.run(client, "drift-monitor", "exp-a", params, run_name="a1")
-    b1 = kfp_api.run(client, DRIFT, "exp-b", params, run_name="b1")
-    a2 = kfp_api.run(client, "drift-monitor", "exp-a", params, run_name="a2")
-
-    everything = kfp_api.list_runs(client)
+    everything = kfp_api.list_runs(connection)
     assert [r["run_id"] for r in everything] == [a2["run_id"], b1["run_id"], a1["run_id"]]
     assert everything[0]["name"] == "a2" and everything[0]["state"] == "PENDING"
     assert everything[0]["finished_at"] is None and everything[0]["created_at"]  # not the epoch
     assert everything[0]["version_id"] == a2["version_id"] and everything[1]["version_id"] is None
-    assert [r["name"] for r in kfp_api.list_runs(client, "exp-a")] == ["a2", "a1"]
-    assert [r["name"] for r in kfp_api.list_runs(client, page_size=1)] == ["a2"]
+    assert [r["name"] for r in kfp_api.list_runs(connection, "exp-a")] == ["a2", "a1"]
+    assert [r["name"] for r in kfp_api.list_runs(connection, page_size=1)] == ["a2"]
     listed = standin.seen("GET", "/runs")[-1]
     assert listed.arg("sort_by") == "created_at desc" and listed.arg("page_size") == "1"
     with pytest.raises(KfpApiError, match="no experiment named 'exp-z'"):
-        kfp_api.list_runs(client, "exp-z")
-    assert kfp_api.list_runs(client, "exp-b")[0]["name"] == "b1"
+        kfp_api.list_runs(connection, "exp-z")
+    assert kfp_api.list_runs(connection, "exp-b")[0]["name"] == "b1"
 
 
 def test_an_unreachable_host_is_one_clear_error(capsys):
@@ -220,12 +208,12 @@ def test_a_host_without_a_scheme_is_refused():
         kfp_api.connect("")
 
 
-def test_a_rejected_upload_carries_the_servers_message(standin, client, tmp_path):
+def test_a_rejected_upload_carries_the_servers_message(standin, connection, tmp_path):
     broken = tmp_path / "drift_monitor.yaml"
     broken.write_text(DRIFT.read_text().replace("schemaVersion: 2.1.0", "schemaVersion: 2.1.0\nnotAField: 1", 1))
 
     with pytest.raises(KfpApiError) as caught:
-        kfp_api.upload(client, "drift-monitor", broken)
+        kfp_api.upload(connection, "drift-monitor", broken)
 
     error = caught.value
     assert error.status == 400 and "invalid v2 pipeline spec" in error.server_message
@@ -234,12 +222,12 @@ def test_a_rejected_upload_carries_the_servers_message(standin, client, tmp_path
     assert standin.seen("POST", "/pipelines/upload")[0].status == 400 and not standin.pipelines
 
 
-def test_a_server_failure_carries_the_servers_message(standin, client, params):
-    kfp_api.upload(client, "drift-monitor", DRIFT)
+def test_a_server_failure_carries_the_servers_message(standin, connection, params):
+    kfp_api.upload(connection, "drift-monitor", DRIFT)
     standin.inject("POST", "/runs", 500, "Failed to create a run: Internal Server Error: database is locked")
 
     with pytest.raises(KfpApiError, match=r"rejected the run .*HTTP 500: Failed to create a run: .*database is locked"):
-        kfp_api.run(client, "drift-monitor", "tinymlops", params)
+        kfp_api.run(connection, "drift-monitor", "tinymlops", params)
 
     standin.inject("GET", "/healthz", 503, "upstream connect error")
     with pytest.raises(KfpApiError, match=r"answered GET /apis/v2beta1/healthz with HTTP 503: upstream connect error"):
@@ -253,12 +241,12 @@ def test_the_token_is_sent_and_never_shown(monkeypatch, caplog, capsys, params):
         with pytest.raises(KfpApiError, match="HTTP 401.*KF_PIPELINES_TOKEN") as refused:
             kfp_api.connect(standin.host)
         monkeypatch.setenv(kfp_api.TOKEN_ENV, token)
-        client = kfp_api.connect(standin.host)
-        uploaded = kfp_api.upload(client, "drift-monitor", DRIFT)
-        ran = kfp_api.run(client, "drift-monitor", "tinymlops", params)
+        connection = kfp_api.connect(standin.host)
+        uploaded = kfp_api.upload(connection, "drift-monitor", DRIFT)
+        ran = kfp_api.run(connection, "drift-monitor", "tinymlops", params)
         standin.inject("POST", "/runs", 400, "Failed to create a run: Invalid input error: nope")
         with pytest.raises(KfpApiError) as rejected:
-            kfp_api.run(client, "drift-monitor", "tinymlops", params)
+            kfp_api.run(connection, "drift-monitor", "tinymlops", params)
 
     authorised = [r for r in standin.requests if r.headers.get("authorization") == f"Bearer {token}"]
     assert len(authorised) == len(standin.requests) - 1  # all but the refused probe
@@ -267,11 +255,12 @@ def test_the_token_is_sent_and_never_shown(monkeypatch, caplog, capsys, params):
     assert not [text for text in shown if token in text]
 
 
-def test_the_standin_rejects_what_the_server_rejects(standin, client, params):
+def test_the_standin_rejects_what_the_server_rejects(standin, connection, params):
     """Through kfp.Client directly: the stand-in's validation, which our functions never trip."""
     from kfp_server_api.exceptions import ApiException
 
-    kfp_api.upload(client, "drift-monitor", DRIFT)
+    kfp_api.upload(connection, "drift-monitor", DRIFT)
+    client = connection.client
     pipeline_id = client.get_pipeline_id("drift-monitor")
     version_id = client.list_pipeline_versions(pipeline_id).pipeline_versions[0].pipeline_version_id
     experiment_id = client.create_experiment("raw").experiment_id
@@ -297,9 +286,9 @@ def test_the_standin_rejects_what_the_server_rejects(standin, client, params):
     assert not standin.runs and not standin.recurring_runs
 
 
-def test_reuploading_an_unchanged_package_adds_no_version(standin, client):
-    first = kfp_api.upload(client, "drift-monitor", DRIFT)
-    again = kfp_api.upload(client, "drift-monitor", DRIFT)
+def test_reuploading_an_unchanged_package_adds_no_version(standin, connection):
+    first = kfp_api.upload(connection, "drift-monitor", DRIFT)
+    again = kfp_api.upload(connection, "drift-monitor", DRIFT)
     assert not again["created"] and again["version_id"] == first["version_id"]
     assert len(standin.seen("POST", "/pipelines/upload_version")) == 0
 
