@@ -120,7 +120,7 @@ bench: $(STAMP)
 manifests-check: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash manifests/check.sh
 
-# The security scanners platform teams run before deploying (tests/test_scanners.py): checkov on the rendered
+# The security scanners platform teams run before deploying (tests/manifests/test_scanners.py): checkov on the rendered
 # overlays, both Dockerfiles and the workflow, zizmor on the workflow, all offline. zizmor comes with .venv (dev
 # extras). checkov gets its own virtualenv, .venv/checkov (inside .venv: git and the image builds ignore it):
 # it pins boto3, packaging<24, networkx<2.7, termcolor<2.4 and tabulate<0.10, against the project's pinned set.
@@ -137,7 +137,7 @@ $(CHECKOV_STAMP): manifests/checkov-constraints.txt | $(STAMP)
 	touch $@
 
 scan: scanners
-	$(PY) -m pytest -q tests/test_scanners.py
+	$(PY) -m pytest -q tests/manifests/test_scanners.py
 
 # ---- Images: the runtime image (every component) and the firmware builder image.
 # Docker if a daemon answers, else podman, set up by manifests/engine.sh (shared/design.md).
@@ -185,7 +185,7 @@ images: $(STAMP)
 # Both pipelines with every task in its image (local store and minio:// on moto), the firmware tests in the
 # builder image. `images` first: with the layer cache it rebuilds only what changed, so no stale image is tested.
 images-test: images
-	$(PY) -m pytest -q -p no:logging -m containers tests/test_images.py
+	$(PY) -m pytest -q -p no:logging -m containers tests/pipelines/test_images.py
 
 # A Debian 12 + Python 3.11 image from the Debian archive, for where no registry answers.
 base-image:

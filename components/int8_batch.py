@@ -13,7 +13,7 @@ Only what the models this project trains are made of is implemented: CONV_2D, DE
 multiplier 1), MAX_POOL_2D, all VALID with unit dilation; CONCATENATION of tensors quantized alike; MEAN
 (QuantizedMeanOrSumExtraArgs' fixed point); FULLY_CONNECTED; SOFTMAX (gemmlowp's fixed-point exp and
 reciprocal). Anything else raises Unsupported, and the caller runs the interpreter. Checked bit for bit
-against the interpreter: logits and scores (tests/test_detect_drift.py).
+against the interpreter: logits and scores (tests/components/detect_drift/test_detect_drift.py).
 
 Two shortcuts give the same integers with less work: a 1x1 depthwise convolution (an int8 -> int8 map per
 channel) becomes a lookup in the table of its 256 outputs per channel, computed by the kernel itself; and a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate base/tinymlops-config.yaml (the `tinymlops-config` ConfigMap) from `tinymlops config`:
 # the built-in defaults with base/cluster-overrides.yaml merged over them. Run it after a change to
-# components/config.py's defaults or to the overrides; tests/test_manifests.py fails while the
+# components/config.py's defaults or to the overrides; tests/manifests/test_manifests.py fails while the
 # ConfigMap differs from what the pipelines use on the cluster by default.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -162,15 +162,24 @@ SPLIT = {"test_faults.py", "test_labels.py", "test_alerts.py", "test_cli_json.py
 # Seconds on a 2-core machine, roughly (pytest --durations), for the order only: units not named here come
 # after, in the usual order. A test named here runs on its own, not with its module.
 HEAVY = {
-    "tests/test_recovery.py::test_monitors_killed_during_train_evaluate_and_promote_leave_nothing_behind_and_the_next_one_recovers": 400,  # noqa: E501
-    "tests/test_pipelines.py::test_end_to_end_make_run_path": 300,  # the one slow end-to-end run (marked slow)
-    "tests/test_qemu_target.py": 90, "tests/test_model.py": 80, "tests/test_drift_step.py": 40,
-    "tests/test_manifests.py": 35, "tests/test_detect_drift.py": 35, "tests/test_recovery.py": 30,
-    "tests/test_cli_json.py::test_every_command_prints_one_json_document": 25, "tests/test_pipelines.py": 25,
-    "tests/test_scanners.py": 15, "tests/test_firmware.py": 15, "tests/test_kfp_api.py": 12,
-    "tests/test_alerts.py::test_twenty_monitors_at_once_start_exactly_one_run_ten_times_over": 12,
-    "tests/test_faults.py::test_a_run_whose_store_goes_away_says_which_operation_failed": 12,
-    "tests/test_validate_schema.py": 12, "tests/test_fault_proxy.py": 10, "tests/test_data_drift.py": 10,
+    "tests/faults/test_recovery.py::test_monitors_killed_during_train_evaluate_and_promote_leave_nothing_behind_and_the_next_one_recovers": 400,  # noqa: E501
+    "tests/pipelines/test_pipelines.py::test_end_to_end_make_run_path": 300,  # the slow end-to-end run (marked slow)
+    "tests/components/test_qemu_target.py": 90,
+    "tests/components/test_model.py": 80,
+    "tests/components/detect_drift/test_step.py": 40,
+    "tests/manifests/test_manifests.py": 35,
+    "tests/components/detect_drift/test_detect_drift.py": 35,
+    "tests/faults/test_recovery.py": 30,
+    "tests/pipelines/test_cli_json.py::test_every_command_prints_one_json_document": 25,
+    "tests/pipelines/test_pipelines.py": 25,
+    "tests/manifests/test_scanners.py": 15,
+    "tests/firmware/test_firmware.py": 15,
+    "tests/pipelines/test_kfp_api.py": 12,
+    "tests/components/test_alerts.py::test_twenty_monitors_at_once_start_exactly_one_run_ten_times_over": 12,
+    "tests/faults/test_faults.py::test_a_run_whose_store_goes_away_says_which_operation_failed": 12,
+    "tests/components/validate_schema/test_validate_schema.py": 12,
+    "tests/faults/test_fault_proxy.py": 10,
+    "tests/components/detect_drift/test_data_drift.py": 10,
 }
 
 

@@ -12,7 +12,7 @@ proxy), the step is rerun, and checked again. The checks are what a person relie
     numbered promotion, production.json its copy, each promotion naming the one before;
   * the rerun completes.
 
-tests/test_faults.py asserts these for every fault x step; `python -m tests.fault_cases` writes the table
+tests/faults/test_faults.py asserts these for every fault x step; `python -m tests.fault_cases` writes the table
 (bench_faults.json and bench_faults.md).
 """
 

@@ -240,7 +240,7 @@ def maxt_saturation(p: Paired, sensors: list[list[int]], config: DriftConfig, rn
     10^2.4 to 10^3.9 relabellings (bench_drift's 8 x 10 cell, 5th to 95th percentile), pooled C(20, 10) = 10^5.3.
     The peak share hardly depends on the class once centred within it (a moving sensor's peak is one sample in
     any motion), so the class-free relabelling costs little against a class-mix change (measured: bench_drift's
-    class-mix rows, and quantized boards saturating at full scale in tests/test_data_drift.py).
+    class-mix rows, and quantized boards saturating at full scale in tests/components/detect_drift/test_data_drift.py).
     Returns the observed rises [D, S] and the permutation maxima.
     """
     raw = np.stack([p.raw[:, :, idx].sum(2) for idx in sensors], axis=2)  # [strata, M, sensors]

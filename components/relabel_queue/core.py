@@ -167,7 +167,8 @@ def select_for_concept_drift(old_x: np.ndarray, old_labels: np.ndarray, fresh_x:
     Why not the per-class thresholds of the confident joint: on the simulated fleet they pass only about
     half of the truly stale windows (a forest's probabilities on windows it has not seen are spread), and
     the calibrated count of label errors undercounts them by about a quarter, while "predicted != stored"
-    finds over 90% of them at over 95% precision (seeds 0-3; tests/test_relabel_queue.py measures one).
+    finds over 90% of them at over 95% precision (seeds 0-3; tests/components/relabel_queue/test_relabel_queue.py
+    measures one).
     """
     _check_budget(budget)
     old_y = _class_indices(old_labels, "old_labels")

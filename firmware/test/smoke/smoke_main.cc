@@ -1,6 +1,6 @@
 // The smoke test of the plain C++ firmware code with the generated model files
 // on the target's ABI (Cortex-M4F under QEMU: make qemu-smoke) or on the host
-// (make smoke-native). tests/test_firmware.py generates the inputs:
+// (make smoke-native). tests/firmware/test_firmware.py generates the inputs:
 //   -D SMOKE_MODEL_LEN=<len(tflite)> -D SMOKE_MODEL_CRC=<zlib.crc32(tflite)>
 //   smoke_data.h: raw windows, the int8 inputs the host computed for them
 //   (components.int8_model.Int8Model.quantize), and the same windows as W lines.

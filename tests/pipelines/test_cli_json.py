@@ -2,7 +2,7 @@
 
 Run as real processes, so that output written to file descriptor 1 by subprocesses (kfp.local's tasks)
 or by C++ libraries would be caught too. `monitor` and `report` are parsed the same way in the
-end-to-end test (tests/test_pipelines.py).
+end-to-end test (tests/pipelines/test_pipelines.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import REPO
+
+ROOT = REPO
 
 
 def _tinymlops(*args: str, cwd: Path) -> tuple[int, object, str]:

@@ -11,7 +11,7 @@ from pipelines import kfp_api
 from pipelines.kfp_api import KfpApiError
 from pipelines.local import COMPILED_DIR
 from tests.kfp_standin import KfpStandIn
-from tests.test_cron import BAD_CRONS
+from tests.pipelines.test_cron import BAD_CRONS
 
 DRIFT = COMPILED_DIR / "drift_monitor.yaml"
 TRAINING = COMPILED_DIR / "continuous_training.yaml"

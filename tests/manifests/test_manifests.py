@@ -26,8 +26,8 @@ import yaml
 from components.config import ClusterConfig, load_config
 from components.runtime import RUNTIME_IMAGE
 from components.store import LocalStore
+from tests import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests"
 CHECK = MANIFESTS / "check.sh"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if (p / "kustomization.yaml").is_file())

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests import REPO
+
 MANIFESTS = REPO / "manifests"
 OVERLAYS = sorted(p.name for p in (MANIFESTS / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
 DOCKERFILES = [REPO / "firmware" / "Dockerfile", MANIFESTS / "runtime.Dockerfile"]
@@ -120,7 +121,7 @@ def _assert_clean(report: dict, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, Path]:
-    """overlay name -> its rendered YAML, from manifests/check.sh (as tests/test_manifests.py renders them)."""
+    """overlay name -> its rendered YAML, from manifests/check.sh (as test_manifests.py renders them)."""
     missing = [name for name, env in (("kubectl", "KUBECTL"), ("kubernetes-validate", "KUBERNETES_VALIDATE"))
                if not _tool(name, env, REPO / ".venv" / "bin" / name)]
     if missing:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from pipelines.local import COMPILED_DIR, compile_all
+from tests import REPO
 
 
 def test_compiled_yaml_is_checked_in_and_current(tmp_path):
@@ -116,7 +117,7 @@ def test_end_to_end_make_run_path(tmp_path, capsys):
     assert second["drift"]["decision"] == "concept" and second["trigger"]["reason"] == "concept drift"
     retrained = second["trigger"]["run"]
     assert retrained["production"] == retrained["model_version"] != trained["model_version"]
-    # Nothing new since: decision "none", no run (the cooldown and racing monitors: tests/test_alerts.py).
+    # Nothing new since: decision "none", no run (the cooldown and racing monitors: tests/components/test_alerts.py).
     assert main(["monitor", "--pipeline-root", root, *common]) == 0
     again = _last_json(capsys)
     assert again["drift"]["decision"] == "none" and not again["trigger"]["started"]
@@ -205,7 +206,7 @@ def _last_json(capsys):
 
 
 def test_ci_workflow_compiles_checks_and_submits_with_secrets_only():
-    workflow_path = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "retrain.yml"
+    workflow_path = REPO / ".github" / "workflows" / "retrain.yml"
     workflow = yaml.safe_load(workflow_path.read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
     assert "workflow_dispatch" in triggers and "push" in triggers

@@ -23,10 +23,11 @@ from components.config import Config
 from components.simulator import simulate, write_simulation
 from components.store import LocalStore
 from pipelines.local import COMPILED_DIR, run_pipeline
+from tests import REPO
 
 pytestmark = pytest.mark.containers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 THIRD_PARTY = Path(os.environ.get("THIRD_PARTY", ROOT.parent / "shared" / "third_party"))
 # A small fleet and few epochs keep the runs short; the product's 90% bar is asserted by the end-to-end test.
 FLEET = {"devices": 8, "windows_per_device": 40, "seed": 3}
@@ -179,7 +180,7 @@ def test_firmware_host_tests_in_the_builder_image(engine, images):
 def test_qemu_smoke_in_the_builder_image(engine, images, small_int8_model, tmp_path):
     """The application with a real exported model on a Cortex-M4F under QEMU, with the image's toolchain."""
     from components.c_sources import export_c_array
-    from tests.test_firmware import _check_protocol_lines, _smoke_inputs
+    from tests.firmware.test_firmware import _check_protocol_lines, _smoke_inputs
 
     tflite, config, arena, windows = small_int8_model
     model_dir = tmp_path / "model"

@@ -60,7 +60,7 @@ def test_a_run_whose_store_goes_away_says_which_operation_failed(s3_endpoint, mi
     import yaml
 
     from tests.fault_proxy import FaultProxy
-    from tests.test_recovery import TINYMLOPS, _running_task
+    from tests.faults.test_recovery import TINYMLOPS, _running_task
 
     bucket = minio_env.rsplit("/", 1)[1]
     config = tmp_path / "impatient.yaml"

@@ -48,11 +48,11 @@ def demo_model(small_int8_model):
 @pytest.fixture(scope="module")
 def user_model(tmp_path_factory):
     """A model trained on a user's configuration: 3 accelerometer channels in m/s^2, 40 samples at 20 Hz,
-    3 classes (tests/test_user_dataset.py's recording), read through the config file alone."""
+    3 classes (tests/components/test_user_dataset.py's recording), read through the config file alone."""
     from components.datasets import WindowSet
     from components.upload_parser import parse_upload
+    from tests.components.test_user_dataset import CONFIG, har_csv
     from tests.conftest import train_small_int8
-    from tests.test_user_dataset import CONFIG, har_csv
 
     path = tmp_path_factory.mktemp("user") / "har.yaml"
     path.write_text(CONFIG + "train: {epochs: 3}\nquantize: {qat_epochs: 1, representative_windows: 20}\n")

@@ -1,4 +1,4 @@
-"""pipelines.cron: the cron of a KFP recurring run, checked before any request (tests/test_kfp_api.py checks
+"""pipelines.cron: the cron of a KFP recurring run, checked before any request (tests/pipelines/test_kfp_api.py checks
 that `schedule` sends none for these)."""
 
 import pytest
