@@ -145,22 +145,10 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
     ref_order = np.arange(len(ref_f)) if ref_order is None else np.asarray(ref_order, dtype=float)
     new_order = np.arange(len(new_f)) if new_order is None else np.asarray(new_order, dtype=float)
     rng = np.random.default_rng(config.seed)
-    sides = [f for f in (ref_f, new_f) if len(f)]
-    if sides:  # over both sides' windows, without a copy of them
-        high, low = (np.max([f.max(0) for f in sides], axis=0).astype(np.float64),
-                     np.min([f.min(0) for f in sides], axis=0).astype(np.float64))
-        testable = high - low > 1e-9 * (np.maximum(np.abs(high), np.abs(low)) + 1e-12)
-    else:
-        testable = np.zeros(len(names), bool)
+    testable = _testable(ref_f, new_f, len(names))
     paired_ids = sorted(set(ref_devices) & set(new_devices))
     new_only = ~np.isin(new_devices, paired_ids)
-    base = dict(method="paired within-device block permutation (per device, fleet, saturation per device), "
-                       "device-level Welch t for new devices; maxT per family, Bonferroni over families",
-                features=names, reference_devices=len(set(ref_devices)), new_devices=len(set(new_devices)),
-                reference_windows=len(ref_f), new_windows=len(new_f), permutations=config.permutations,
-                alpha=config.alpha_data, new_only_devices=len(set(new_devices[new_only])),
-                untestable_features=[n for n, ok in zip(names, testable, strict=True) if not ok],
-                class_mix=class_mix_shift(ref_classes, new_classes, config.alpha_data))
+    base = _base(names, testable, ref_f, new_f, ref_devices, new_devices, new_only, ref_classes, new_classes, config)
 
     # each sensor's testable peak-share features: the saturation family's alone. Almost constant on a moving
     # sensor (one sample at the peak), they would give the standardized families a few rare ties as units.
@@ -168,7 +156,7 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
     standard = testable & ~np.array([n.endswith("_at_peak") for n in names])
 
     # 1-3: the devices on both sides, compared with themselves (None: no class of theirs on both sides)
-    paired, pooled = None, None
+    paired = None
     if paired_ids:
         in_ref, in_new = np.isin(ref_devices, paired_ids), np.isin(new_devices, paired_ids)
         paired = paired_structure(
@@ -182,16 +170,55 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
     new_only_ids = sorted(set(new_devices[new_only]))
     ref_ids = sorted(set(ref_devices))
     if new_only_ids and ref_ids:
-        classes = np.concatenate([ref_classes, new_classes[new_only]]).astype(str)
-        only_f = new_f if new_only.all() else new_f[new_only]
-        ref_means, new_means = centred_device_means([(ref_f, ref_devices), (only_f, new_devices[new_only])],
-                                                    classes)
-        _, ref_raw = device_means(ref_f, ref_devices)
-        _, new_raw = device_means(only_f, new_devices[new_only])
-        between = Between(ref_means, new_means, ref_raw.mean(0), new_raw.mean(0))
+        between = _between(ref_f, ref_devices, ref_classes, new_f, new_devices, new_classes, new_only)
 
-    # Which families can reach their share of alpha at all
-    candidates = []
+    candidates, pooled = _candidates(paired, between, peak_sensors, config)
+    chosen = _affordable(candidates, config)
+    missing = _missing(candidates, chosen, paired, between, paired_ids, new_only_ids, ref_ids, config)
+    if not chosen or not testable.any():
+        return _insufficient(names, testable, missing, paired_ids, base)
+    return _tested(paired, pooled, between, chosen, standard, peak_sensors, names, new_only_ids, paired_ids,
+                   missing, base, peaks, data, config, rng)
+
+
+def _testable(ref_f: np.ndarray, new_f: np.ndarray, k: int) -> np.ndarray:
+    """Which of the K features vary at all over both sides' windows (the others cannot be tested)."""
+    sides = [f for f in (ref_f, new_f) if len(f)]
+    if not sides:
+        return np.zeros(k, bool)
+    # over both sides' windows, without a copy of them
+    high, low = (np.max([f.max(0) for f in sides], axis=0).astype(np.float64),
+                 np.min([f.min(0) for f in sides], axis=0).astype(np.float64))
+    return high - low > 1e-9 * (np.maximum(np.abs(high), np.abs(low)) + 1e-12)
+
+
+def _base(names, testable, ref_f, new_f, ref_devices, new_devices, new_only, ref_classes, new_classes,
+          config) -> dict:
+    """The result's fields that do not depend on the tests: the method, the data's counts, the class mix."""
+    return dict(method="paired within-device block permutation (per device, fleet, saturation per device), "
+                       "device-level Welch t for new devices; maxT per family, Bonferroni over families",
+                features=names, reference_devices=len(set(ref_devices)), new_devices=len(set(new_devices)),
+                reference_windows=len(ref_f), new_windows=len(new_f), permutations=config.permutations,
+                alpha=config.alpha_data, new_only_devices=len(set(new_devices[new_only])),
+                untestable_features=[n for n, ok in zip(names, testable, strict=True) if not ok],
+                class_mix=class_mix_shift(ref_classes, new_classes, config.alpha_data))
+
+
+def _between(ref_f, ref_devices, ref_classes, new_f, new_devices, new_classes, new_only) -> Between:
+    """The between-device family's data: the reference devices' and the new-only devices' mean features,
+    class-centred (what is tested) and raw (their levels, what a kind is named from)."""
+    classes = np.concatenate([ref_classes, new_classes[new_only]]).astype(str)
+    only_f = new_f if new_only.all() else new_f[new_only]
+    ref_means, new_means = centred_device_means([(ref_f, ref_devices), (only_f, new_devices[new_only])], classes)
+    _, ref_raw = device_means(ref_f, ref_devices)
+    _, new_raw = device_means(only_f, new_devices[new_only])
+    return Between(ref_means, new_means, ref_raw.mean(0), new_raw.mean(0))
+
+
+def _candidates(paired, between, peak_sensors, config) -> tuple[list[tuple[str, float]], np.ndarray | None]:
+    """The families that apply, each with the log10 of its most distinct relabellings; and which devices the
+    saturation family relabels across their classes (pooled_devices; None without that family)."""
+    candidates, pooled = [], None
     if paired is not None:
         arrangements = paired.arrangements_log10()
         candidates.append(("paired, per device", float(arrangements.max())))
@@ -205,6 +232,12 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
                                float(np.where(pooled, paired.pooled_arrangements_log10(), arrangements).max())))
     if between is not None and min(len(between.ref_means), len(between.new_means)) >= max(config.min_devices, 2):
         candidates.append(("between devices", between.arrangements_log10))
+    return candidates, pooled
+
+
+def _affordable(candidates: list[tuple[str, float]], config) -> list[tuple[str, float]]:
+    """The candidates that can reach their share of alpha at all: dropping one raises the others' share, so
+    until none more drops."""
     floor = 1 / (config.permutations + 1)
     chosen = list(candidates)
     while chosen:
@@ -213,98 +246,70 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
         if len(kept) == len(chosen):
             break
         chosen = kept
-    missing = _missing(candidates, chosen, paired, between, paired_ids, new_only_ids, ref_ids, config)
-    if not chosen or not testable.any():
-        if not testable.any():
-            missing = "every feature is constant on both sides (a dead or constant sensor?)"
-        ones = {n: 1.0 for n in names}
-        return DataDriftResult(drifted=False, status="insufficient data", p_values=ones, adjusted_p_values=ones,
-                               effect_sizes={n: float("nan") for n in names}, drifted_features=[],
-                               drifted_share=0.0, paired_devices=paired_ids,
-                               note=f"insufficient data: {missing}", **base)
+    return chosen
+
+
+def _insufficient(names, testable, missing, paired_ids, base) -> DataDriftResult:
+    """The answer when no family can be tested, or no feature: not drifted, and why, in numbers."""
+    if not testable.any():
+        missing = "every feature is constant on both sides (a dead or constant sensor?)"
+    ones = {n: 1.0 for n in names}
+    return DataDriftResult(drifted=False, status="insufficient data", p_values=ones, adjusted_p_values=ones,
+                           effect_sizes={n: float("nan") for n in names}, drifted_features=[],
+                           drifted_share=0.0, paired_devices=paired_ids,
+                           note=f"insufficient data: {missing}", **base)
+
+
+def _tested(paired, pooled, between, chosen, standard, peak_sensors, names, new_only_ids, paired_ids, missing,
+            base, peaks, data, config, rng) -> DataDriftResult:
+    """The chosen families' tests, each adjusted (maxT) and Bonferroni-combined over the families, and the
+    answer they give. The random draws are taken in this order: the paired families', the saturation
+    family's, the between-device family's, the sensitivity's."""
     share = config.alpha_data / len(chosen)
     chosen_names = {n for n, _ in chosen}
-    k = len(names)
-    adjusted, raw, effect = np.ones(k), np.ones(k), np.full(k, np.nan)
+    adjusted, raw, effect = np.ones(len(names)), np.ones(len(names)), np.full(len(names), np.nan)
     families, drifted_devices, evidence = [], {}, []
     fleet_critical = device_critical = None  # what the sensitivity reads off the paired families, if tested
-
-    def min_p(family: str) -> float:  # the smallest p-value a family's relabellings can give
-        return float(max(floor, 10 ** -dict(chosen)[family]))
+    min_p = {n: _min_p(a, config) for n, a in chosen}
+    alpha = config.alpha_data
 
     if "paired, per device" in chosen_names or "paired, fleet" in chosen_names:
         z_obs, fleet_obs, max_dev, max_fleet, raw_dev, raw_fleet = maxt_paired(paired, standard, config, rng)
-        effect = np.nanmean(np.where(paired.window_sd > 0, paired.diff / np.where(paired.window_sd > 0,
-                                                                                  paired.window_sd, 1), 0), 0)
+        effect = _paired_effect(paired)
         if "paired, per device" in chosen_names:
-            adj_dev = np.minimum(1.0, maxt_adjusted(z_obs, max_dev) * len(chosen))
-            adjusted = np.minimum(adjusted, adj_dev.min(0))
-            raw = np.minimum(raw, raw_dev.min(0))
-            hits = np.argwhere(adj_dev < config.alpha_data)
-            hits = hits[np.argsort(-np.abs(z_obs[hits[:, 0], hits[:, 1]]))]
-            for d, j in hits:
-                drifted_devices.setdefault(paired.devices[d], []).append(names[j])
-            families.append(asdict(Family("paired, per device", int(standard.sum()) * len(paired.devices), share,
-                                          min_p("paired, per device"),
-                                          critical(max_dev, share),
-                                          [f"{paired.devices[d]}: {names[j]}" for d, j in hits])))
-            for d, device in enumerate(paired.devices):
-                if device in drifted_devices:
-                    evidence.append(KindEvidence((device,), paired.ref_level[d], paired.ref_level[d] + paired.diff[d],
-                                                 adj_dev[d] < config.alpha_data))
+            adj_dev, family, drifted_devices, found = _per_device_family(
+                paired, z_obs, max_dev, standard, names, share, len(chosen), min_p["paired, per device"], alpha)
+            adjusted, raw = np.minimum(adjusted, adj_dev.min(0)), np.minimum(raw, raw_dev.min(0))
+            families.append(family)
+            evidence += found
         if "paired, fleet" in chosen_names:
-            adj_fleet = np.minimum(1.0, maxt_adjusted(fleet_obs, max_fleet) * len(chosen))
+            adj_fleet, family, found = _fleet_family(paired, fleet_obs, max_fleet, standard, names, share,
+                                                     len(chosen), min_p["paired, fleet"], alpha)
             adjusted, raw = np.minimum(adjusted, adj_fleet), np.minimum(raw, raw_fleet)
-            hits = [j for j in np.argsort(-np.abs(fleet_obs)) if adj_fleet[j] < config.alpha_data]
-            families.append(asdict(Family("paired, fleet", int(standard.sum()), share,
-                                          min_p("paired, fleet"),
-                                          critical(max_fleet, share), [names[j] for j in hits])))
-            if hits:
-                level = paired.ref_level.mean(0)
-                evidence.append(KindEvidence(tuple(paired.devices), level, level + paired.diff.mean(0),
-                                             adj_fleet < config.alpha_data, fleet=True))
+            families.append(family)
+            evidence += found
         if "saturation, per device" in chosen_names:
             rise, max_rise = maxt_saturation(paired, peak_sensors, config, rng, pooled)
-            adj_sat = np.where(rise > TIE, np.minimum(1.0, maxt_adjusted(rise, max_rise) * len(chosen)), 1.0)
-            for s_, idx in enumerate(peak_sensors):
-                adjusted[idx] = np.minimum(adjusted[idx], adj_sat[:, s_].min())
-            hits = np.argwhere(adj_sat < config.alpha_data)
-            hits = hits[np.argsort(-rise[hits[:, 0], hits[:, 1]])]
-            families.append(asdict(Family("saturation, per device", len(peak_sensors) * len(paired.devices), share,
-                                          min_p("saturation, per device"),
-                                          critical(max_rise, share),
-                                          [f"{paired.devices[d]}: {_sensor_label(names, peak_sensors[s_])}"
-                                           for d, s_ in hits])))
-            for d, s_ in hits:
-                device, idx = paired.devices[d], peak_sensors[s_]
-                lifted = [j for j in idx if paired.diff[d, j] > 0]
-                listed = drifted_devices.setdefault(device, [])
-                listed += [names[j] for j in lifted if names[j] not in listed]
-                significant = np.zeros(k, dtype=bool)
-                significant[lifted] = True
-                evidence.append(KindEvidence((device,), paired.ref_level[d], paired.ref_level[d] + paired.diff[d],
-                                             significant))
+            adj_sat, family, drifted_devices, found = _saturation_family(
+                paired, rise, max_rise, peak_sensors, names, share, len(chosen), min_p["saturation, per device"],
+                alpha, drifted_devices)
+            adjusted = np.minimum(adjusted, adj_sat)
+            families.append(family)
+            evidence += found
         fleet_critical = critical(max_fleet, share) if "paired, fleet" in chosen_names else None
         device_critical = critical(max_dev, share) if "paired, per device" in chosen_names else None
     if "between devices" in chosen_names:
         t_obs, adj_b, raw_b, max_b = between_test(between, standard, config, rng)
         adj_b = np.minimum(1.0, adj_b * len(chosen))
         adjusted, raw = np.minimum(adjusted, adj_b), np.minimum(raw, raw_b)
-        pooled = np.sqrt((between.ref_means.var(0, ddof=1) * (len(between.ref_means) - 1)
-                          + between.new_means.var(0, ddof=1) * (len(between.new_means) - 1))
-                         / max(len(between.ref_means) + len(between.new_means) - 2, 1))
-        between_effect = (between.new_means.mean(0) - between.ref_means.mean(0)) / np.where(pooled > 0, pooled, np.nan)
-        effect = np.where(np.isnan(effect), between_effect, effect)
-        hits = [j for j in np.argsort(-np.abs(t_obs)) if adj_b[j] < config.alpha_data]
-        families.append(asdict(Family("between devices", int(standard.sum()), share,
-                                      min_p("between devices"), critical(max_b, share),
-                                      [names[j] for j in hits])))
-        if hits:
-            evidence.append(KindEvidence(tuple(new_only_ids), between.ref_level, between.new_level,
-                                         adj_b < config.alpha_data, fleet=True, new_devices=True))
+        effect = np.where(np.isnan(effect), _between_effect(between), effect)
+        family, found = _between_family(between, t_obs, adj_b, max_b, standard, names, new_only_ids, share,
+                                        min_p["between devices"], alpha)
+        families.append(family)
+        evidence += found
 
     strongest_first = np.argsort(-np.nan_to_num(np.abs(effect), nan=np.inf))
-    drifted = [names[j] for j in strongest_first if adjusted[j] < config.alpha_data]
+    drifted = [names[j] for j in strongest_first if adjusted[j] < alpha]
     kinds = name_kinds(evidence, names, data, peaks)
     sensitivity = smallest_changes(paired, between, chosen_names, fleet_critical, device_critical, standard, names,
                                    data, config, rng)
@@ -313,6 +318,96 @@ def data_drift_from_features(ref_f: np.ndarray, ref_devices: np.ndarray, new_f: 
                            effect_sizes=dict(zip(names, effect.tolist(), strict=True)), drifted_features=drifted,
                            drifted_share=len(drifted) / len(names), paired_devices=paired_ids, families=families,
                            drifted_devices=drifted_devices, kinds=kinds, sensitivity=sensitivity, note=missing, **base)
+
+
+def _min_p(arrangements_log10: float, config) -> float:
+    """The smallest p-value a family's relabellings can give (its distinct relabellings, or the permutations)."""
+    return float(max(1 / (config.permutations + 1), 10 ** -arrangements_log10))
+
+
+def _paired_effect(paired) -> np.ndarray:
+    """Per feature: the devices' mean new - reference difference, in SD of each device's own variation."""
+    return np.nanmean(np.where(paired.window_sd > 0, paired.diff / np.where(paired.window_sd > 0,
+                                                                            paired.window_sd, 1), 0), 0)
+
+
+def _per_device_family(paired, z_obs, max_dev, standard, names, share, n_families, min_p, alpha):
+    """The paired, per device family: its adjusted p-values [device, K] (Bonferroni over `n_families`
+    included), its Family, the drifted features of each device (strongest first), and the evidence of the
+    devices with any."""
+    adj_dev = np.minimum(1.0, maxt_adjusted(z_obs, max_dev) * n_families)
+    hits = np.argwhere(adj_dev < alpha)
+    hits = hits[np.argsort(-np.abs(z_obs[hits[:, 0], hits[:, 1]]))]
+    drifted_devices = {}
+    for d, j in hits:
+        drifted_devices.setdefault(paired.devices[d], []).append(names[j])
+    family = asdict(Family("paired, per device", int(standard.sum()) * len(paired.devices), share, min_p,
+                           critical(max_dev, share), [f"{paired.devices[d]}: {names[j]}" for d, j in hits]))
+    evidence = [KindEvidence((device,), paired.ref_level[d], paired.ref_level[d] + paired.diff[d],
+                             adj_dev[d] < alpha)
+                for d, device in enumerate(paired.devices) if device in drifted_devices]
+    return adj_dev, family, drifted_devices, evidence
+
+
+def _fleet_family(paired, fleet_obs, max_fleet, standard, names, share, n_families, min_p, alpha):
+    """The paired, fleet family: its adjusted p-values [K] (Bonferroni over `n_families` included), its Family,
+    and its evidence (the devices' mean levels) if it found any."""
+    adj_fleet = np.minimum(1.0, maxt_adjusted(fleet_obs, max_fleet) * n_families)
+    hits = [j for j in np.argsort(-np.abs(fleet_obs)) if adj_fleet[j] < alpha]
+    family = asdict(Family("paired, fleet", int(standard.sum()), share, min_p, critical(max_fleet, share),
+                           [names[j] for j in hits]))
+    if not hits:
+        return adj_fleet, family, []
+    level = paired.ref_level.mean(0)
+    return adj_fleet, family, [KindEvidence(tuple(paired.devices), level, level + paired.diff.mean(0),
+                                            adj_fleet < alpha, fleet=True)]
+
+
+def _saturation_family(paired, rise, max_rise, peak_sensors, names, share, n_families, min_p, alpha,
+                       drifted_devices):
+    """The saturation family: its adjusted p-values per feature (each sensor's smallest over the devices, 1
+    off the peak shares; Bonferroni over `n_families` included), its Family, `drifted_devices` with the
+    peak-share features that rose on each (device, sensor) it found added (strongest first), and their
+    evidence."""
+    adj_sat = np.where(rise > TIE, np.minimum(1.0, maxt_adjusted(rise, max_rise) * n_families), 1.0)
+    adjusted = np.ones(len(names))
+    for s_, idx in enumerate(peak_sensors):
+        adjusted[idx] = adj_sat[:, s_].min()
+    hits = np.argwhere(adj_sat < alpha)
+    hits = hits[np.argsort(-rise[hits[:, 0], hits[:, 1]])]
+    family = asdict(Family("saturation, per device", len(peak_sensors) * len(paired.devices), share, min_p,
+                           critical(max_rise, share),
+                           [f"{paired.devices[d]}: {_sensor_label(names, peak_sensors[s_])}" for d, s_ in hits]))
+    drifted_devices, evidence = {device: list(found) for device, found in drifted_devices.items()}, []
+    for d, s_ in hits:
+        device, idx = paired.devices[d], peak_sensors[s_]
+        lifted = [j for j in idx if paired.diff[d, j] > 0]
+        listed = drifted_devices.setdefault(device, [])
+        listed += [names[j] for j in lifted if names[j] not in listed]
+        significant = np.zeros(len(names), dtype=bool)
+        significant[lifted] = True
+        evidence.append(KindEvidence((device,), paired.ref_level[d], paired.ref_level[d] + paired.diff[d],
+                                     significant))
+    return adjusted, family, drifted_devices, evidence
+
+
+def _between_effect(between) -> np.ndarray:
+    """Per feature: the new-only devices' mean - the reference devices' mean, in pooled device SD."""
+    pooled = np.sqrt((between.ref_means.var(0, ddof=1) * (len(between.ref_means) - 1)
+                      + between.new_means.var(0, ddof=1) * (len(between.new_means) - 1))
+                     / max(len(between.ref_means) + len(between.new_means) - 2, 1))
+    return (between.new_means.mean(0) - between.ref_means.mean(0)) / np.where(pooled > 0, pooled, np.nan)
+
+
+def _between_family(between, t_obs, adj_b, max_b, standard, names, new_only_ids, share, min_p, alpha):
+    """The between-device family's Family, and its evidence (the two groups' levels) if it found any."""
+    hits = [j for j in np.argsort(-np.abs(t_obs)) if adj_b[j] < alpha]
+    family = asdict(Family("between devices", int(standard.sum()), share, min_p, critical(max_b, share),
+                           [names[j] for j in hits]))
+    if not hits:
+        return family, []
+    return family, [KindEvidence(tuple(new_only_ids), between.ref_level, between.new_level, adj_b < alpha,
+                                 fleet=True, new_devices=True)]
 
 
 def _missing(candidates, chosen, paired, between, paired_ids, new_only_ids, ref_ids, config) -> str:
