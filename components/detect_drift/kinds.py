@@ -18,6 +18,7 @@ Rules of thumb on effect patterns, not tests: the decision does not depend on th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import stats
@@ -123,93 +124,126 @@ def name_kinds(evidence: list[KindEvidence], names: list[str], data: DataConfig,
 
 
 def _kinds_of(e: KindEvidence, index: dict, data: DataConfig, peaks: dict, all_ref: list[str], groups) -> list[dict]:
-    ref, new, sig = e.ref_level, e.new_level, e.significant
-
-    def rel(name: str) -> float:
-        j = index[name]
-        return float((new[j] - ref[j]) / max(abs(ref[j]), 1e-12))
-
-    def drifted(*features: str) -> bool:
-        return any(sig[index[f]] for f in features if f in index)
-
-    found, named = [], set()
-    rate_channels = [c for c in data.channel_names if drifted(f"{c}_dom_freq")]
-    rates = [rel(f"{c}_dom_freq") for c in rate_channels]
-    rate_sensors = {g.name for g in groups for c in rate_channels if c in g.channel_names}
+    """The kinds of change one unit's evidence shows: each sensor's, then the time base's (which replaces the
+    amplitude kinds it explains), else "other" with the drifted features."""
+    found = []
     for g in groups:
-        sensor, chans, unit = g.name.removeprefix("in_"), list(g.channel_names), g.unit
-        stats_of = [f"{c}_{s}" for c in chans for s in ("mean", "std", "rms", "range", "dom_freq", "jitter",
-                                                          "at_peak")]
-        norm = [f"{sensor}_norm_mean", f"{sensor}_norm_std"] if f"{sensor}_norm_mean" in index else []
-        if not drifted(*stats_of, *norm):
-            continue
-
-        def add(kind: str, channels: list[str], detail: str, sensor=sensor) -> None:
-            found.append({"kind": kind, "sensor": sensor, "channels": channels, "detail": detail})
-            named.add(sensor)
-
-        stuck = [c for c in chans if ref[index[f"{c}_std"]] > 0
-                 and new[index[f"{c}_std"]] <= STUCK_STD_RATIO * ref[index[f"{c}_std"]]
-                 and drifted(f"{c}_std", f"{c}_range", f"{c}_at_peak")]
-        for c in stuck:
-            add("stuck", [c], f"{c} reads about {new[index[f'{c}_mean']]:.3g} {unit}; its variation fell to "
-                              f"{new[index[f'{c}_std']] / ref[index[f'{c}_std']]:.0%} of before")
-        clipped = {c: v for c in chans if c not in stuck
-                   and (v := _clipped(e, peaks, data.channel_names.index(c), all_ref))}
-        if clipped:
-            top = max(p for p, _ in clipped.values())
-            before = max(r for _, r in clipped.values())
-            add("clip", sorted(clipped), f"readings pile up at +-{top:.3g} {unit} (peaks of +-{before:.3g} "
-                                         "before): a lower full-scale range?")
-        live = [c for c in chans if c not in stuck and c not in clipped]
-        swapped = _swap(live, ref, new, index, drifted)
-        if swapped:
-            a, b = swapped
-            add("swap", [a, b], f"{a} reads as {b} did and {b} as {a}: an axis map changed")
-        if stuck or clipped or swapped:
-            continue
-        # For a multi-axis sensor the magnitude's mean and std (wearing does not move them), else the channels'
-        std_change = rel(norm[1]) if norm else float(np.median([rel(f"{c}_std") for c in chans]))
-        mag_change = rel(norm[0]) if norm else float(np.median([rel(f"{c}_rms") for c in chans]))
-        jitter_change = float(np.median([rel(f"{c}_jitter") for c in chans]))
-        amplitude = drifted(*norm, *(f"{c}_{s}" for c in chans for s in ("std", "rms", "range", "jitter")))
-        # Noise first: it lifts the variation and a little the magnitude too, but the jitter far more; a gain
-        # moves all three by the same factor.
-        if (drifted(*(f"{c}_jitter" for c in chans)) and jitter_change > 0.1
-                and jitter_change > 2 * max(abs(mag_change), 0.0)):
-            add("noise", chans, f"sample-to-sample jitter x{1 + jitter_change:.2f}, magnitude x{1 + mag_change:.3f}: "
-                                "more noise")
-            continue
-        if (amplitude and abs(mag_change) >= 0.02 and mag_change * std_change > 0
-                and abs(std_change - mag_change) <= SAME_FACTOR * max(abs(mag_change), abs(std_change))):
-            add("gain", chans, f"magnitude x{1 + mag_change:.3f}, variation x{1 + std_change:.3f}: a gain change")
-            continue
-        means = [c for c in chans if drifted(f"{c}_mean")]
-        if means:
-            # A rotation moves the axis means but not the magnitude (to first order); an offset moves the
-            # magnitude by its component along the mean vector. So: rotated when the magnitude moved far less
-            # than the means did (an offset across the mean vector looks the same, and is named so).
-            moved = float(np.sqrt(sum((new[index[f"{c}_mean"]] - ref[index[f"{c}_mean"]]) ** 2 for c in chans)))
-            magnitude = abs(float(new[index[norm[0]]] - ref[index[norm[0]]])) if norm else 0.0
-            if norm and not drifted(*norm) and len(means) >= 2 and magnitude < ROTATION_SHARE * moved:
-                add("orientation", means, "axis means moved, the magnitude did not: the sensor sits rotated "
-                                          "(an orientation or axis-map change)")
-            else:
-                shifts = ", ".join(f"{c} {new[index[f'{c}_mean']] - ref[index[f'{c}_mean']]:+.3g}" for c in means)
-                add("offset", means, f"mean shifted ({shifts} {unit}): an offset or bias")
-            continue
-    if (len(rate_sensors) >= min(2, len(groups)) and np.all(np.sign(rates) == np.sign(rates[0]))
-            and abs(np.median(rates)) > RATE_CHANGE):
+        found += _sensor_kinds(e, index, g, data, peaks, all_ref)
+    rate = _rate_kind(e, index, data, groups)
+    if rate is not None:
         found = [f for f in found if f["kind"] not in ("noise", "gain", "offset", "other")]
-        found.append({"kind": "rate", "sensor": "all", "channels": list(data.channel_names),
-                      "detail": f"dominant frequencies x{1 + float(np.median(rates)):.3f} on {len(rates)} channels: "
-                                "the sample rate or time base changed"})
-        named.add("rate")
+        found.append(rate)
     if not found:
-        top = [n for n, j in sorted(index.items(), key=lambda kv: kv[1]) if sig[j]][:6]
+        top = [n for n, j in sorted(index.items(), key=lambda kv: kv[1]) if e.significant[j]][:6]
         found.append({"kind": "other", "sensor": "", "channels": [],
                       "detail": "no known pattern; drifted: " + ", ".join(top)})
     return found
+
+
+def _relative(e: KindEvidence, index: dict, name: str) -> float:
+    """Feature `name`'s relative change, new over reference level, minus 1."""
+    j = index[name]
+    return float((e.new_level[j] - e.ref_level[j]) / max(abs(e.ref_level[j]), 1e-12))
+
+
+def _drifted(e: KindEvidence, index: dict, *features: str) -> bool:
+    """Whether any of `features` (those among the tested features) drifted."""
+    return any(e.significant[index[f]] for f in features if f in index)
+
+
+def _kind(kind: str, sensor: str, channels: list[str], detail: str) -> dict:
+    return {"kind": kind, "sensor": sensor, "channels": channels, "detail": detail}
+
+
+def _sensor_kinds(e: KindEvidence, index: dict, g, data: DataConfig, peaks: dict, all_ref: list[str]) -> list[dict]:
+    """The kinds of change of one sensor (input group `g`): [] when none of its features drifted; else its
+    broken channels (stuck, clipped, swapped) when any, else how its signal changed."""
+    sensor, chans = g.name.removeprefix("in_"), list(g.channel_names)
+    stats_of = [f"{c}_{s}" for c in chans for s in ("mean", "std", "rms", "range", "dom_freq", "jitter", "at_peak")]
+    norm = [f"{sensor}_norm_mean", f"{sensor}_norm_std"] if f"{sensor}_norm_mean" in index else []
+    if not _drifted(e, index, *stats_of, *norm):
+        return []
+    return (_broken_channels(e, index, sensor, chans, g.unit, data, peaks, all_ref)
+            or _signal_change(e, index, sensor, chans, g.unit, norm))
+
+
+def _broken_channels(e: KindEvidence, index: dict, sensor: str, chans: list[str], unit: str, data: DataConfig,
+                     peaks: dict, all_ref: list[str]) -> list[dict]:
+    """A sensor's stuck channels, each named; then its clipped ones (of the rest), together; then the two of
+    the rest that read as each other did, if any."""
+    ref, new = e.ref_level, e.new_level
+    found = []
+    stuck = [c for c in chans if ref[index[f"{c}_std"]] > 0
+             and new[index[f"{c}_std"]] <= STUCK_STD_RATIO * ref[index[f"{c}_std"]]
+             and _drifted(e, index, f"{c}_std", f"{c}_range", f"{c}_at_peak")]
+    for c in stuck:
+        fell = new[index[f"{c}_std"]] / ref[index[f"{c}_std"]]
+        found.append(_kind("stuck", sensor, [c], f"{c} reads about {new[index[f'{c}_mean']]:.3g} {unit}; its "
+                                                 f"variation fell to {fell:.0%} of before"))
+    clipped = {c: v for c in chans if c not in stuck
+               and (v := _clipped(e, peaks, data.channel_names.index(c), all_ref))}
+    if clipped:
+        top = max(p for p, _ in clipped.values())
+        before = max(r for _, r in clipped.values())
+        found.append(_kind("clip", sensor, sorted(clipped), f"readings pile up at +-{top:.3g} {unit} (peaks of "
+                                                             f"+-{before:.3g} before): a lower full-scale range?"))
+    live = [c for c in chans if c not in stuck and c not in clipped]
+    swapped = _swap(live, ref, new, index, partial(_drifted, e, index))
+    if swapped:
+        a, b = swapped
+        found.append(_kind("swap", sensor, [a, b], f"{a} reads as {b} did and {b} as {a}: an axis map changed"))
+    return found
+
+
+def _signal_change(e: KindEvidence, index: dict, sensor: str, chans: list[str], unit: str,
+                   norm: list[str]) -> list[dict]:
+    """How a sensor whose channels all still work changed: more noise, a gain, an orientation or an offset
+    (the first that fits, in that order); [] when none does."""
+    ref, new = e.ref_level, e.new_level
+    # For a multi-axis sensor the magnitude's mean and std (wearing does not move them), else the channels'
+    std_change = _relative(e, index, norm[1]) if norm else float(np.median([_relative(e, index, f"{c}_std")
+                                                                             for c in chans]))
+    mag_change = _relative(e, index, norm[0]) if norm else float(np.median([_relative(e, index, f"{c}_rms")
+                                                                             for c in chans]))
+    jitter_change = float(np.median([_relative(e, index, f"{c}_jitter") for c in chans]))
+    amplitude = _drifted(e, index, *norm, *(f"{c}_{s}" for c in chans for s in ("std", "rms", "range", "jitter")))
+    # Noise first: it lifts the variation and a little the magnitude too, but the jitter far more; a gain
+    # moves all three by the same factor.
+    if (_drifted(e, index, *(f"{c}_jitter" for c in chans)) and jitter_change > 0.1
+            and jitter_change > 2 * max(abs(mag_change), 0.0)):
+        return [_kind("noise", sensor, chans, f"sample-to-sample jitter x{1 + jitter_change:.2f}, magnitude "
+                                              f"x{1 + mag_change:.3f}: more noise")]
+    if (amplitude and abs(mag_change) >= 0.02 and mag_change * std_change > 0
+            and abs(std_change - mag_change) <= SAME_FACTOR * max(abs(mag_change), abs(std_change))):
+        return [_kind("gain", sensor, chans, f"magnitude x{1 + mag_change:.3f}, variation x{1 + std_change:.3f}: "
+                                             "a gain change")]
+    means = [c for c in chans if _drifted(e, index, f"{c}_mean")]
+    if not means:
+        return []
+    # A rotation moves the axis means but not the magnitude (to first order); an offset moves the
+    # magnitude by its component along the mean vector. So: rotated when the magnitude moved far less
+    # than the means did (an offset across the mean vector looks the same, and is named so).
+    moved = float(np.sqrt(sum((new[index[f"{c}_mean"]] - ref[index[f"{c}_mean"]]) ** 2 for c in chans)))
+    magnitude = abs(float(new[index[norm[0]]] - ref[index[norm[0]]])) if norm else 0.0
+    if norm and not _drifted(e, index, *norm) and len(means) >= 2 and magnitude < ROTATION_SHARE * moved:
+        return [_kind("orientation", sensor, means, "axis means moved, the magnitude did not: the sensor sits "
+                                                    "rotated (an orientation or axis-map change)")]
+    shifts = ", ".join(f"{c} {new[index[f'{c}_mean']] - ref[index[f'{c}_mean']]:+.3g}" for c in means)
+    return [_kind("offset", sensor, means, f"mean shifted ({shifts} {unit}): an offset or bias")]
+
+
+def _rate_kind(e: KindEvidence, index: dict, data: DataConfig, groups) -> dict | None:
+    """A time-base change: the dominant frequencies moved the same way, by more than RATE_CHANGE, on the
+    channels of every sensor (of two, when there are more); None otherwise."""
+    rate_channels = [c for c in data.channel_names if _drifted(e, index, f"{c}_dom_freq")]
+    rates = [_relative(e, index, f"{c}_dom_freq") for c in rate_channels]
+    rate_sensors = {g.name for g in groups for c in rate_channels if c in g.channel_names}
+    if not (len(rate_sensors) >= min(2, len(groups)) and np.all(np.sign(rates) == np.sign(rates[0]))
+            and abs(np.median(rates)) > RATE_CHANGE):
+        return None
+    return {"kind": "rate", "sensor": "all", "channels": list(data.channel_names),
+            "detail": f"dominant frequencies x{1 + float(np.median(rates)):.3f} on {len(rates)} channels: "
+                      "the sample rate or time base changed"}
 
 
 def _swap(chans, ref, new, index, drifted) -> tuple[str, str] | None:
