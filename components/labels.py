@@ -152,17 +152,7 @@ def import_labels(store: Store, source_name: str, data: bytes, config: Config, *
         return _earlier_result(store, source_name, retried[-1])
     notes = [f"{source_name}: the same bytes were imported as {version} on base {base}; imported again on base "
              f"{base_version} as asked" for version, base in earlier]
-    base = base_version or latest_version(store)
-    if base is None:
-        raise LabelImportError(f"{source_name}: no dataset version to label in {store.url}; ingest data first")
-    if base not in list_versions(store):
-        raise LabelImportError(f"{source_name}: base_version {base} is not a dataset version in {store.url} "
-                               f"(see `tinymlops datasets list`)")
-    # The new version goes on top of the latest, whatever was ingested since the queue was made from `base`.
-    parent = latest_version(store)
-    if base not in lineage_versions(store, parent):
-        raise LabelImportError(f"{source_name}: base_version {base} is not in the history of the latest version "
-                               f"{parent}: labels can only be imported into the current data")
+    base, parent = _base_and_parent(store, source_name, base_version)
     fmt, annotations, rejected = read_export(source_name, data, config.data.class_names)
     if fmt is None:
         raise LabelImportError(rejected[0].reason)
@@ -175,17 +165,7 @@ def import_labels(store: Store, source_name: str, data: bytes, config: Config, *
     current = read_lineage(store, parent)
     position = {key: i for i, key in enumerate(current.keys())}
     in_base = position.keys() if base == parent else _lineage_keys(store, base)
-    found = []
-    for a in annotations:
-        if WindowKey(a.device_id, a.window_id) in in_base and WindowKey(a.device_id, a.window_id) in position:
-            found.append(a)
-            continue
-        field_name = f"{fmt.data_prefix}window_id"
-        reason = (f"{source_name}: {a.where}: {field_name}: window device_id={a.device_id} "
-                  f"window_id={a.window_id} is not in dataset {base} or its ancestors")
-        rejected.append(Rejected(source_name, a.task_index, a.task_id, field_name, reason, a.device_id,
-                                 a.window_id, a.raw))
-    rejected.sort(key=lambda r: r.task_index)
+    found, rejected = _in_base(source_name, fmt, base, annotations, rejected, in_base, position)
     rows = np.array([position[(a.device_id, a.window_id)] for a in found], dtype=np.int64)
     changed = int(sum(str(old) != a.label for old, a in zip(current.labels[rows], found, strict=True)))
     counts = {"tasks_read": tasks_read, "labels_imported": len(found), "labels_changed": changed,
@@ -197,24 +177,72 @@ def import_labels(store: Store, source_name: str, data: bytes, config: Config, *
         raise NothingImportedError(_nothing_imported(source_name, fmt, rejected), counts, quarantined)
     if changed == 0:
         # Another version would repeat what the data holds (all tasks exported again, a later snapshot).
-        kept = (f"; {len(rejected)} {fmt.unit}(s) quarantined, listed in this result only (no version holds "
-                f"them)" if rejected else "")
-        notes.append(f"{source_name}: no label changed: the latest version {parent} already holds all "
-                     f"{len(found)} label(s) read; no version written{kept}")
+        notes.append(_no_label_changed(source_name, fmt, parent, len(found), len(rejected)))
         return LabelImport(parent, read_manifest(store, parent).get("parent"), counts, current.select(rows[:0]),
                            quarantined, written=False, note="\n".join(notes), export_format=fmt.name)
     windows = _relabelled(current, rows, [a.label for a in found])
     version = new_version_id(now)
-    write_version(store, version, windows, quarantined, {
+    write_version(store, version, windows, quarantined,
+                  _manifest(version, parent, base, counts, source_name, sha256, len(data), fmt, config, now))
+    return LabelImport(version, parent, counts, windows, quarantined, note="\n".join(notes),
+                       export_format=fmt.name)
+
+
+def _base_and_parent(store: Store, source_name: str, base_version: str | None) -> tuple[str, str]:
+    """The base whose windows may be labelled (`base_version`, default the latest) and the parent of the new
+    version (the latest); LabelImportError when there is no version, or the base is not one in the latest's
+    history."""
+    base = base_version or latest_version(store)
+    if base is None:
+        raise LabelImportError(f"{source_name}: no dataset version to label in {store.url}; ingest data first")
+    if base not in list_versions(store):
+        raise LabelImportError(f"{source_name}: base_version {base} is not a dataset version in {store.url} "
+                               f"(see `tinymlops datasets list`)")
+    # The new version goes on top of the latest, whatever was ingested since the queue was made from `base`.
+    parent = latest_version(store)
+    if base not in lineage_versions(store, parent):
+        raise LabelImportError(f"{source_name}: base_version {base} is not in the history of the latest version "
+                               f"{parent}: labels can only be imported into the current data")
+    return base, parent
+
+
+def _in_base(source_name: str, fmt: ExportFormat, base: str, annotations: list, rejected: list[Rejected],
+             in_base, position: dict) -> tuple[list, list[Rejected]]:
+    """The annotations whose window is in the base's lineage and the current data; and `rejected` with the
+    others added, each with its reason, all in the export's order."""
+    found, rejected = [], list(rejected)
+    for a in annotations:
+        if WindowKey(a.device_id, a.window_id) in in_base and WindowKey(a.device_id, a.window_id) in position:
+            found.append(a)
+            continue
+        field_name = f"{fmt.data_prefix}window_id"
+        reason = (f"{source_name}: {a.where}: {field_name}: window device_id={a.device_id} "
+                  f"window_id={a.window_id} is not in dataset {base} or its ancestors")
+        rejected.append(Rejected(source_name, a.task_index, a.task_id, field_name, reason, a.device_id,
+                                 a.window_id, a.raw))
+    rejected.sort(key=lambda r: r.task_index)
+    return found, rejected
+
+
+def _no_label_changed(source_name: str, fmt: ExportFormat, parent: str, found: int, rejected: int) -> str:
+    """The note of an import whose every label the latest version already holds."""
+    kept = (f"; {rejected} {fmt.unit}(s) quarantined, listed in this result only (no version holds "
+            f"them)" if rejected else "")
+    return (f"{source_name}: no label changed: the latest version {parent} already holds all "
+            f"{found} label(s) read; no version written{kept}")
+
+
+def _manifest(version: str, parent: str, base: str, counts: dict[str, int], source_name: str, sha256: str,
+              size: int, fmt: ExportFormat, config: Config, now: datetime | None) -> dict:
+    """The labels version's manifest: its lineage, counts and the export it was read from."""
+    return {
         "version": version, "parent": parent, "base": base, "kind": KIND,
         "created_at": (now or datetime.now(UTC)).isoformat(),
         "config_fingerprint": config.fingerprint(), "data_config": config.to_dict()["data"],
         "counts": counts,
-        "export": {"source": source_name, "sha256": sha256, "bytes": len(data), "format": fmt.name},
+        "export": {"source": source_name, "sha256": sha256, "bytes": size, "format": fmt.name},
         "uploads": [],  # ingest reads every manifest's uploads; a labels version read none
-    })
-    return LabelImport(version, parent, counts, windows, quarantined, note="\n".join(notes),
-                       export_format=fmt.name)
+    }
 
 
 def _relabelled(lineage: WindowSet, rows: np.ndarray, labels: list[str]) -> WindowSet:
