@@ -185,70 +185,87 @@ def accuracy_chart(series: list[dict]) -> Chart:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: PNG bytes only
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
 
     points, marks = chart_data(series)
-
-    def when(at: str) -> datetime:
-        return datetime.fromisoformat(at).astimezone(UTC).replace(tzinfo=None)
-
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
     try:
-        for kind, style in (("new labels", dict(fmt="o-", color="tab:blue", label="production model on newly "
-                                                "labelled windows (Wilson 95%)")),
-                            ("holdout", dict(fmt="^", color="tab:green", markersize=9,
-                                             label="retrained model on its holdout devices (Wilson 95%)"))):
-            chosen = [p for p in points if p.series == kind]
-            if chosen:
-                ax.errorbar([when(p.at) for p in chosen], [p.accuracy for p in chosen],
-                            yerr=[[p.accuracy - p.low for p in chosen], [p.high - p.accuracy for p in chosen]],
-                            capsize=4, **style)
-            for p in chosen:
-                left = kind == "holdout"  # a run ends at its promotion: the chart's right edge, often
-                ax.annotate(f"{p.accuracy:.1%} (n={p.windows})", (when(p.at), p.accuracy),
-                            xytext=(-6 if left else 6, -14), ha="right" if left else "left",
-                            textcoords="offset points", fontsize=8)
-        seen = set()
-        for m in marks:
-            style = {"monitor run": dict(color="tab:gray", label="monitor run"),
-                     "alert": dict(color="tab:red", linestyle="-", label="drift alert"),
-                     "retraining": dict(color="tab:orange", linestyle="--", label="retraining run"),
-                     "promotion": dict(color="tab:green", linestyle=":", label="promotion"),
-                     "not promoted": dict(color="tab:gray", linestyle=":", label="trained, not promoted")}[m.kind]
-            label = None if m.kind in seen else style["label"]
-            seen.add(m.kind)
-            if m.kind == "monitor run":  # a tick on the time axis
-                ax.plot([when(m.at)], [0], marker="|", markersize=16, linestyle="none", clip_on=False,
-                        **{**style, "label": label})
-            elif m.until:  # a run's duration as a band
-                ax.axvspan(when(m.at), when(m.until), color=style["color"], alpha=0.15, label=label)
-            else:
-                ax.axvline(when(m.at), alpha=0.7, **{**style, "label": label})
-            if m.kind in ("promotion", "not promoted"):
-                ax.annotate(m.label, (when(m.at), 0.02), rotation=90, fontsize=7, xytext=(3, 0),
-                            textcoords="offset points", color=style["color"])
-        if not points and not marks:
-            ax.text(0.5, 0.5, "no monitor runs recorded yet", ha="center", transform=ax.transAxes)
-        ax.set_ylim(0, 1.05)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        ax.margins(x=0.1)
-        ax.set_xlabel("time (UTC)")
-        ax.set_ylabel("accuracy")
-        ax.set_title("Model performance: accuracy rate")
-        ax.grid(alpha=0.3)
-        if points or marks:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8, frameon=False)
+        _plot_points(ax, points)
+        _plot_marks(ax, marks)
+        _dress(ax, bool(points or marks))
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
     finally:
         plt.close(fig)
     return Chart(buffer.getvalue(), points, marks)
+
+
+def _when(at: str) -> datetime:
+    """An ISO time as the naive UTC datetime matplotlib's date axis takes."""
+    return datetime.fromisoformat(at).astimezone(UTC).replace(tzinfo=None)
+
+
+def _plot_points(ax, points: list[Point]) -> None:
+    """The accuracy points, each series with its error bars and each point with its accuracy and count."""
+    for kind, style in (("new labels", dict(fmt="o-", color="tab:blue", label="production model on newly "
+                                            "labelled windows (Wilson 95%)")),
+                        ("holdout", dict(fmt="^", color="tab:green", markersize=9,
+                                         label="retrained model on its holdout devices (Wilson 95%)"))):
+        chosen = [p for p in points if p.series == kind]
+        if chosen:
+            ax.errorbar([_when(p.at) for p in chosen], [p.accuracy for p in chosen],
+                        yerr=[[p.accuracy - p.low for p in chosen], [p.high - p.accuracy for p in chosen]],
+                        capsize=4, **style)
+        for p in chosen:
+            left = kind == "holdout"  # a run ends at its promotion: the chart's right edge, often
+            ax.annotate(f"{p.accuracy:.1%} (n={p.windows})", (_when(p.at), p.accuracy),
+                        xytext=(-6 if left else 6, -14), ha="right" if left else "left",
+                        textcoords="offset points", fontsize=8)
+
+
+def _plot_marks(ax, marks: list[Mark]) -> None:
+    """The events: monitor runs as ticks, runs as bands or lines, promotions labelled; one legend entry a kind."""
+    seen = set()
+    for m in marks:
+        style = {"monitor run": dict(color="tab:gray", label="monitor run"),
+                 "alert": dict(color="tab:red", linestyle="-", label="drift alert"),
+                 "retraining": dict(color="tab:orange", linestyle="--", label="retraining run"),
+                 "promotion": dict(color="tab:green", linestyle=":", label="promotion"),
+                 "not promoted": dict(color="tab:gray", linestyle=":", label="trained, not promoted")}[m.kind]
+        label = None if m.kind in seen else style["label"]
+        seen.add(m.kind)
+        if m.kind == "monitor run":  # a tick on the time axis
+            ax.plot([_when(m.at)], [0], marker="|", markersize=16, linestyle="none", clip_on=False,
+                    **{**style, "label": label})
+        elif m.until:  # a run's duration as a band
+            ax.axvspan(_when(m.at), _when(m.until), color=style["color"], alpha=0.15, label=label)
+        else:
+            ax.axvline(_when(m.at), alpha=0.7, **{**style, "label": label})
+        if m.kind in ("promotion", "not promoted"):
+            ax.annotate(m.label, (_when(m.at), 0.02), rotation=90, fontsize=7, xytext=(3, 0),
+                        textcoords="offset points", color=style["color"])
+
+
+def _dress(ax, drawn: bool) -> None:
+    """The axes' scales, labels, title and grid; the legend when anything was `drawn`, else a note."""
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import PercentFormatter
+
+    if not drawn:
+        ax.text(0.5, 0.5, "no monitor runs recorded yet", ha="center", transform=ax.transAxes)
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.margins(x=0.1)
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Model performance: accuracy rate")
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8, frameon=False)
 
 
 def points_table(chart: Chart) -> str:
