@@ -72,6 +72,8 @@ def _stdout_to_stderr(active: bool):
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line: the options every command takes (`common`), then each subcommand (its `_add_*`,
+    above its handler), in the order `--help` lists them."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--store", help=f"local folder or minio://host:port/bucket[/prefix] "
                         f"(default: ${STORE_ENV}, else .tinymlops/store)")
@@ -83,6 +85,28 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinymlops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_simulate(sub, common)
+    _add_run(sub, common)
+    _add_monitor(sub, common)
+    _add_labels(sub, common)
+    _add_report(sub, common)
+    _add_compile(sub, common)
+    _add_datasets(sub, common)
+    _add_schema(sub, common)
+    _add_models(sub, common)
+    _add_device(sub, common)
+    _add_kfp(sub, common)
+    _add_config(sub, common)
+    return parser
+
+
+def _store(args):
+    """The store the command names, with the configuration's patience for outages (store.*)."""
+    return open_store(args.store, load_config(args.config).store)
+
+
+def _add_simulate(sub, common: argparse.ArgumentParser) -> None:
+    """The `simulate` subcommand: its options, and `_simulate` to handle it."""
     p = sub.add_parser("simulate", parents=[common], help="write simulated device uploads (synthetic)")
     p.add_argument("--scenario", default="baseline", choices=["baseline", "data-drift", "concept-drift"])
     p.add_argument("--devices", type=int, default=12)
@@ -98,87 +122,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kind-target", help="with --kind: what changes, comma-separated: a sensor (accel, gyro), "
                    "channels (stuck: one, swap: two) or a class (prior) (default: the kind's own)")
     p.set_defaults(handler=_simulate)
-
-    p = sub.add_parser("run", parents=[common], help="run a pipeline locally under kfp.local")
-    p.add_argument("pipeline", help="drift-monitor or continuous-training")
-    p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
-    p.add_argument("--runner", **RUNNER_OPTION)
-    p.set_defaults(handler=_run)
-
-    p = sub.add_parser("monitor", parents=[common],
-                       help="run the drift monitor; on an alert start one continuous-training run")
-    p.add_argument("--submit", action="store_true",
-                   help="start the training run on a cluster through the KFP API (default: locally)")
-    p.add_argument("--host", help="with --submit: KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)")
-    p.add_argument("--experiment", default="tinymlops", help="with --submit: the run's experiment")
-    p.add_argument("--store-url", help="with --submit: the cluster's store for the run (default: the pipeline's)")
-    p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
-    p.add_argument("--runner", **RUNNER_OPTION)
-    p.set_defaults(handler=_monitor)
-
-    p = sub.add_parser("labels", parents=[common], help="labels from Label Studio: import an export; the demo oracle")
-    p.add_argument("action", choices=["import", "queues", "oracle"])
-    p.add_argument("file", nargs="?", help="import: a Label Studio JSON export; oracle: a queue's tasks.json key")
-    p.add_argument("--base", help="import: the dataset version whose windows are labelled (default: latest)")
-    p.add_argument("--out", help="oracle: where to write the answered export (default: stdout)")
-    p.set_defaults(handler=_labels)
-
-    p = sub.add_parser("report", parents=[common],
-                       help="before/after the last promotion: accuracy on the newest and baseline holdouts")
-    p.set_defaults(handler=_report)
-
-    p = sub.add_parser("compile", parents=[common], help="compile every pipeline to YAML")
-    p.add_argument("--out", default=str(COMPILED_DIR))
-    p.set_defaults(handler=_compile)
-
-    p = sub.add_parser("datasets", parents=[common], help="list dataset versions or show one")
-    p.add_argument("action", choices=["list", "show"])
-    p.add_argument("version", nargs="?")
-    p.set_defaults(handler=_datasets)
-
-    p = sub.add_parser("schema", parents=[common], help="show the current schema or push an edited one")
-    p.add_argument("action", choices=["show", "push"])
-    p.add_argument("file", nargs="?", help="schema.pbtxt to push")
-    p.add_argument("--note", default="edited by hand")
-    p.set_defaults(handler=_schema)
-
-    p = sub.add_parser("models", parents=[common], help="the model registry: list, show, promote, rollback")
-    p.add_argument("action", choices=["list", "show", "promote", "rollback"])
-    p.add_argument("version", nargs="?")
-    p.add_argument("--force", action="store_true", help="promote a version the evaluator did not bless")
-    p.add_argument("--by", default="", help="who promotes (default: the current user)")
-    p.add_argument("--reason", default="", help="why (required with --force)")
-    p.set_defaults(handler=_models)
-
-    p = sub.add_parser("device", parents=[common], help="a board on a serial port: collect windows, verify the model")
-    p.add_argument("action", choices=["collect", "verify"])
-    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyACM0 (or a pyserial URL)")
-    p.add_argument("--label", help="collect: the class of the windows you are about to perform")
-    p.add_argument("--count", type=int, default=10, help="collect: how many windows")
-    p.add_argument("--device-id", help="collect: override the id the board reports")
-    p.add_argument("--model", help="verify: model version (default: production)")
-    p.add_argument("--windows", type=int, default=50, help="verify: how many holdout windows to send")
-    p.set_defaults(handler=_device)
-
-    p = sub.add_parser("kfp", parents=[common], help="a KFP 2.5 cluster: upload, run, schedule, list runs")
-    p.add_argument("action", choices=["upload", "run", "schedule", "runs"])
-    p.add_argument("pipeline", nargs="?", help="drift-monitor or continuous-training")
-    p.add_argument("--host", help="KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)")
-    p.add_argument("--experiment", default="tinymlops")
-    p.add_argument("--version", help="pipeline version name (upload: new version's name; run: which one)")
-    p.add_argument("--run-name", help="run or recurring-run name")
-    p.add_argument("--cron", help="schedule: 6 fields, seconds first, e.g. '0 0 3 * * *'")
-    p.add_argument("--store-url", help="the cluster's store for this run (default: the pipeline's default)")
-    p.set_defaults(handler=_kfp)
-
-    p = sub.add_parser("config", parents=[common], help="print the effective configuration as YAML")
-    p.set_defaults(handler=_config)
-    return parser
-
-
-def _store(args):
-    """The store the command names, with the configuration's patience for outages (store.*)."""
-    return open_store(args.store, load_config(args.config).store)
 
 
 def _simulate(args) -> dict:
@@ -214,12 +157,35 @@ def _simulate(args) -> dict:
     return summary
 
 
+def _add_run(sub, common: argparse.ArgumentParser) -> None:
+    """The `run` subcommand: its options, and `_run` to handle it."""
+    p = sub.add_parser("run", parents=[common], help="run a pipeline locally under kfp.local")
+    p.add_argument("pipeline", help="drift-monitor or continuous-training")
+    p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
+    p.add_argument("--runner", **RUNNER_OPTION)
+    p.set_defaults(handler=_run)
+
+
 def _run(args) -> dict:
     from pipelines.local import run_pipeline
 
     store = _store(args)
     return run_pipeline(args.pipeline, store, load_config(args.config), Path(args.pipeline_root), args.runner,
                         args.verbose)
+
+
+def _add_monitor(sub, common: argparse.ArgumentParser) -> None:
+    """The `monitor` subcommand: its options, and `_monitor` to handle it."""
+    p = sub.add_parser("monitor", parents=[common],
+                       help="run the drift monitor; on an alert start one continuous-training run")
+    p.add_argument("--submit", action="store_true",
+                   help="start the training run on a cluster through the KFP API (default: locally)")
+    p.add_argument("--host", help="with --submit: KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)")
+    p.add_argument("--experiment", default="tinymlops", help="with --submit: the run's experiment")
+    p.add_argument("--store-url", help="with --submit: the cluster's store for the run (default: the pipeline's)")
+    p.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT, help="where KFP writes artifacts")
+    p.add_argument("--runner", **RUNNER_OPTION)
+    p.set_defaults(handler=_monitor)
 
 
 def _monitor(args) -> dict:
@@ -245,6 +211,16 @@ def _monitor(args) -> dict:
     summary = monitor(store, config, Path(args.pipeline_root), submit=submit, kfp_state=kfp_state,
                       runner=args.runner, verbose=args.verbose)
     return {**summary, "text": monitor_text(summary)}
+
+
+def _add_labels(sub, common: argparse.ArgumentParser) -> None:
+    """The `labels` subcommand: its options, and `_labels` to handle it."""
+    p = sub.add_parser("labels", parents=[common], help="labels from Label Studio: import an export; the demo oracle")
+    p.add_argument("action", choices=["import", "queues", "oracle"])
+    p.add_argument("file", nargs="?", help="import: a Label Studio JSON export; oracle: a queue's tasks.json key")
+    p.add_argument("--base", help="import: the dataset version whose windows are labelled (default: latest)")
+    p.add_argument("--out", help="oracle: where to write the answered export (default: stdout)")
+    p.set_defaults(handler=_labels)
 
 
 def _labels(args) -> dict:
@@ -277,6 +253,13 @@ def _labels(args) -> dict:
     return summary
 
 
+def _add_report(sub, common: argparse.ArgumentParser) -> None:
+    """The `report` subcommand: its options, and `_report` to handle it."""
+    p = sub.add_parser("report", parents=[common],
+                       help="before/after the last promotion: accuracy on the newest and baseline holdouts")
+    p.set_defaults(handler=_report)
+
+
 def _report(args) -> dict:
     from pipelines.report import report, report_text
 
@@ -285,11 +268,26 @@ def _report(args) -> dict:
     return {**result, "text": report_text(result)}
 
 
+def _add_compile(sub, common: argparse.ArgumentParser) -> None:
+    """The `compile` subcommand: its options, and `_compile` to handle it."""
+    p = sub.add_parser("compile", parents=[common], help="compile every pipeline to YAML")
+    p.add_argument("--out", default=str(COMPILED_DIR))
+    p.set_defaults(handler=_compile)
+
+
 def _compile(args) -> dict:
     from pipelines.local import compile_all
 
     config = load_config(args.config) if args.config else None  # None: the cluster's default
     return {"command": "compile", "written": [str(p) for p in compile_all(Path(args.out), config)]}
+
+
+def _add_datasets(sub, common: argparse.ArgumentParser) -> None:
+    """The `datasets` subcommand: its options, and `_datasets` to handle it."""
+    p = sub.add_parser("datasets", parents=[common], help="list dataset versions or show one")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("version", nargs="?")
+    p.set_defaults(handler=_datasets)
 
 
 def _datasets(args) -> dict:
@@ -302,6 +300,15 @@ def _datasets(args) -> dict:
     if not args.version:
         raise ValueError("datasets show needs a VERSION (see `tinymlops datasets list`)")
     return {"command": "datasets show", **read_manifest(store, args.version)}
+
+
+def _add_schema(sub, common: argparse.ArgumentParser) -> None:
+    """The `schema` subcommand: its options, and `_schema` to handle it."""
+    p = sub.add_parser("schema", parents=[common], help="show the current schema or push an edited one")
+    p.add_argument("action", choices=["show", "push"])
+    p.add_argument("file", nargs="?", help="schema.pbtxt to push")
+    p.add_argument("--note", default="edited by hand")
+    p.set_defaults(handler=_schema)
 
 
 def _schema(args) -> dict:
@@ -318,6 +325,17 @@ def _schema(args) -> dict:
         return {"command": "schema show", "version": None, "note": "no schema yet: the first validation infers it"}
     text = store.get_bytes(layout.schema_file(versions[-1])).decode()
     return {"command": "schema show", "version": versions[-1], "schema_pbtxt": text}
+
+
+def _add_models(sub, common: argparse.ArgumentParser) -> None:
+    """The `models` subcommand: its options, and `_models` to handle it."""
+    p = sub.add_parser("models", parents=[common], help="the model registry: list, show, promote, rollback")
+    p.add_argument("action", choices=["list", "show", "promote", "rollback"])
+    p.add_argument("version", nargs="?")
+    p.add_argument("--force", action="store_true", help="promote a version the evaluator did not bless")
+    p.add_argument("--by", default="", help="who promotes (default: the current user)")
+    p.add_argument("--reason", default="", help="why (required with --force)")
+    p.set_defaults(handler=_models)
 
 
 def _models(args) -> dict:
@@ -349,6 +367,19 @@ def _models(args) -> dict:
                 **registry.read_model(store, args.version)}
     promotion = registry.promote(store, args.version, force=args.force, by=args.by, reason=args.reason)
     return {"command": "models promote", **promotion.__dict__}
+
+
+def _add_device(sub, common: argparse.ArgumentParser) -> None:
+    """The `device` subcommand: its options, and `_device` to handle it."""
+    p = sub.add_parser("device", parents=[common], help="a board on a serial port: collect windows, verify the model")
+    p.add_argument("action", choices=["collect", "verify"])
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyACM0 (or a pyserial URL)")
+    p.add_argument("--label", help="collect: the class of the windows you are about to perform")
+    p.add_argument("--count", type=int, default=10, help="collect: how many windows")
+    p.add_argument("--device-id", help="collect: override the id the board reports")
+    p.add_argument("--model", help="verify: model version (default: production)")
+    p.add_argument("--windows", type=int, default=50, help="verify: how many holdout windows to send")
+    p.set_defaults(handler=_device)
 
 
 def _device(args) -> dict:
@@ -393,6 +424,20 @@ def _device(args) -> dict:
             link.close()
 
 
+def _add_kfp(sub, common: argparse.ArgumentParser) -> None:
+    """The `kfp` subcommand: its options, and `_kfp` to handle it."""
+    p = sub.add_parser("kfp", parents=[common], help="a KFP 2.5 cluster: upload, run, schedule, list runs")
+    p.add_argument("action", choices=["upload", "run", "schedule", "runs"])
+    p.add_argument("pipeline", nargs="?", help="drift-monitor or continuous-training")
+    p.add_argument("--host", help="KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)")
+    p.add_argument("--experiment", default="tinymlops")
+    p.add_argument("--version", help="pipeline version name (upload: new version's name; run: which one)")
+    p.add_argument("--run-name", help="run or recurring-run name")
+    p.add_argument("--cron", help="schedule: 6 fields, seconds first, e.g. '0 0 3 * * *'")
+    p.add_argument("--store-url", help="the cluster's store for this run (default: the pipeline's default)")
+    p.set_defaults(handler=_kfp)
+
+
 def _kfp(args) -> dict:
     from pipelines import kfp_api
 
@@ -433,6 +478,12 @@ def _runs_table(runs: list[dict]) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     errors = [f"{run['run_id']}: {run['error']}" for run in runs if run.get("error")]
     return "\n".join(lines + (["errors:", *errors] if errors else []))
+
+
+def _add_config(sub, common: argparse.ArgumentParser) -> None:
+    """The `config` subcommand: its options, and `_config` to handle it."""
+    p = sub.add_parser("config", parents=[common], help="print the effective configuration as YAML")
+    p.set_defaults(handler=_config)
 
 
 def _config(args) -> dict | None:
