@@ -239,6 +239,9 @@ class ClusterConfig:
     store_url: str = "minio://minio-service.kubeflow:9000/tinymlops"
     # The drift monitor's and the KFP setup Job's namespace; KFP, its MinIO and the pipeline pods are in kubeflow.
     namespace: str = "tinymlops"
+    # The Kubernetes secret with the store's keys (accesskey, secretkey): in kubeflow for the pipelines' task
+    # pods, and in `namespace` for the drift monitor.
+    store_secret: str = "tinymlops-minio"
 
 
 @dataclass(frozen=True)

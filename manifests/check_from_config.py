@@ -13,6 +13,8 @@ Checked, each against the configuration (defaults merged with base/cluster-overr
                            and BUCKET                                                   (cluster.store_url)
   the namespace            base/kustomization.yaml's namespace, base/namespace.yaml's name, and the overlays'
                            secretGenerator namespaces (this one, or KFP's: minio/'s)   (cluster.namespace)
+  the store's secret       the overlays' secretGenerators for it (in KFP's namespace and in this one), and
+                           every secret volume of base/ holding the store's keys       (cluster.store_secret)
   the images               every container of base/ (all run the tinymlops CLI)        (cluster.runtime_image)
                            any container naming a tinymlops image, and the overlays' `images:` entries
                                                                 (cluster.runtime_image, firmware_builder_image)
@@ -92,6 +94,7 @@ class Check:
         self.store(config.cluster)
         self.namespace(config.cluster)
         self.images(config.cluster)
+        self.store_secret(config.cluster)
         return self.problems
 
     def configmap(self, config: Config) -> None:
@@ -152,6 +155,28 @@ class Check:
                     self.problems.append(f"{file}: secretGenerator[{i}].namespace ({generator.get('name')}) is "
                                          f"{found!r}, neither the configuration's cluster.namespace {ours!r} "
                                          f"nor KFP's {kfp!r} (minio/kustomization.yaml)")
+
+    def store_secret(self, cluster: ClusterConfig) -> None:
+        """The secret the pipelines' tasks read (the compiled YAML names cluster.store_secret) must exist in KFP's
+        namespace and in ours (the drift monitor's), and the monitor's volume of the store's keys must name it."""
+        kfp = yaml.safe_load((self.manifests / "minio" / "kustomization.yaml").read_text()).get("namespace")
+        for path in sorted((self.manifests / "overlays").glob("*/kustomization.yaml")):
+            file = str(path.relative_to(self.manifests))
+            generated = {g.get("namespace") for g in yaml.safe_load(path.read_text()).get("secretGenerator", [])
+                         if g.get("name") == cluster.store_secret}
+            for namespace in sorted({kfp, cluster.namespace} - generated):
+                self.problems.append(f"{file}: secretGenerator: no {cluster.store_secret!r} in namespace "
+                                     f"{namespace!r}, the configuration's cluster.store_secret")
+        file = "base/drift-monitor-cronjob.yaml"
+        for doc in _docs(self.manifests / file):
+            if doc.get("kind") != "CronJob":
+                continue
+            volumes = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"].get("volumes", [])
+            for i, volume in enumerate(volumes):
+                if volume["name"] == "minio-keys":
+                    self.equal(file, f"spec.jobTemplate.spec.template.spec.volumes[{i}].secret.secretName",
+                               volume.get("secret", {}).get("secretName"), cluster.store_secret,
+                               "cluster.store_secret")
 
     def images(self, cluster: ClusterConfig) -> None:
         ours = {_repository(image): (image, key) for image, key in

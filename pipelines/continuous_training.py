@@ -28,43 +28,42 @@ def continuous_training_pipeline(cluster: ClusterConfig):
                               "export C, build firmware, promote.")
     def continuous_training(store_url: str = cluster.store_url, config_json: str = DEFAULT_CONFIG_JSON) -> str:
         common = {"store_url": store_url, "config_json": config_json}
-        runtime, builder = cluster.runtime_image, cluster.firmware_builder_image
         # 1. ingest: new uploads -> a dataset version (or the latest, when nothing is new)
-        ingested = configure(ingest(**common), "ingest", runtime)
+        ingested = configure(ingest(**common), "ingest", cluster)
         # 2. validate-schema: blocking anomalies stop the run before training
         validated = configure(validate_schema(**common, dataset_version=ingested.outputs["new_version"],
-                                              dataset=ingested.outputs["dataset"]), "validate-schema", runtime)
+                                              dataset=ingested.outputs["dataset"]), "validate-schema", cluster)
         # 3. detect-drift: what changed since the production model's training data, with evidence
         detected = configure(detect_drift(**common, dataset_version=ingested.outputs["dataset_version"]),
-                             "detect-drift", runtime, memory="4Gi").after(validated)
+                             "detect-drift", cluster, memory="4Gi").after(validated)
         # 4. relabel-queue: windows to label (stale old labels, uncertain new windows) -> the version to train on
-        queued = configure(relabel_queue(**common, decision=detected.outputs["decision"]), "relabel-queue", runtime)
+        queued = configure(relabel_queue(**common, decision=detected.outputs["decision"]), "relabel-queue", cluster)
         version = queued.outputs["Output"]
         # 5. train: float model, split by device, early stopping
-        trained = configure(train(**common, dataset_version=version), "train", runtime,
+        trained = configure(train(**common, dataset_version=version), "train", cluster,
                             cache=True, cpu="2", memory="4Gi")
         # 6. quantize: QAT, then full-integer int8
         quantized = configure(quantize(**common, dataset_version=version, model=trained.outputs["model"]),
-                              "quantize", runtime, cache=True, cpu="2", memory="4Gi")
+                              "quantize", cluster, cache=True, cpu="2", memory="4Gi")
         # 7. evaluate: float and int8 (TFLM) on holdout devices, budgets, blessing
         evaluated = configure(evaluate(**common, dataset_version=version, model=trained.outputs["model"],
-                                       tflite=quantized.outputs["tflite"]), "evaluate", runtime, memory="4Gi")
+                                       tflite=quantized.outputs["tflite"]), "evaluate", cluster, memory="4Gi")
         # 8. export-C-array: model_data.h/.cc, model_settings.h, model_ops.h
         exported = configure(export_c_array(config_json=config_json, tflite=quantized.outputs["tflite"],
-                                            evaluation=evaluated.outputs["evaluation"]), "export-c-array", runtime,
+                                            evaluation=evaluated.outputs["evaluation"]), "export-c-array", cluster,
                              cache=True)
         # 9. firmware-build: both boards, in the builder image (or exactly what is missing); the shipped
         #    sources on the Cortex-M4F under QEMU, bit-exact with the host on evaluate's sample
         built = configure(firmware_build(c_sources=exported.outputs["c_sources"],
-                                         target_inputs=evaluated.outputs["target_inputs"]), "firmware-build", builder,
-                          cache=True, cpu="2", memory="4Gi")
+                                         target_inputs=evaluated.outputs["target_inputs"]), "firmware-build", cluster,
+                          builder=True, cache=True, cpu="2", memory="4Gi")
         # 10. promote: register the version; production moves only if blessed (and, if required, built)
         promoted = configure(promote(
             **common, model=trained.outputs["model"], tflite=quantized.outputs["tflite"],
             ops=quantized.outputs["ops"], training=trained.outputs["training"],
             curves_png=trained.outputs["curves_png"], evaluation=evaluated.outputs["evaluation"],
             card=evaluated.outputs["card"], c_sources=exported.outputs["c_sources"],
-            firmware=built.outputs["firmware"]), "promote", runtime)
+            firmware=built.outputs["firmware"]), "promote", cluster)
         return promoted.outputs["Output"]
 
     return continuous_training

@@ -20,15 +20,14 @@ def drift_monitor_pipeline(cluster: ClusterConfig):
                   description="Ingest new device uploads, validate them against the schema, detect drift.")
     def drift_monitor(store_url: str = cluster.store_url, config_json: str = DEFAULT_CONFIG_JSON) -> str:
         common = {"store_url": store_url, "config_json": config_json}
-        runtime = cluster.runtime_image
         # 1. ingest: uploads under incoming/ -> an immutable dataset version (+ quarantine)
-        ingest_task = configure(ingest(**common), "ingest", runtime)
+        ingest_task = configure(ingest(**common), "ingest", cluster)
         # 2. validate-schema: TFDV statistics of the new windows against the stored schema
         validated = configure(validate_schema(**common, dataset_version=ingest_task.outputs["new_version"],
-                                              dataset=ingest_task.outputs["dataset"]), "validate-schema", runtime)
+                                              dataset=ingest_task.outputs["dataset"]), "validate-schema", cluster)
         # 3. detect-drift: the production model's training data vs every window it has not seen
         detected = configure(detect_drift(**common, dataset_version=ingest_task.outputs["dataset_version"]),
-                             "detect-drift", runtime, memory="4Gi").after(validated)
+                             "detect-drift", cluster, memory="4Gi").after(validated)
         return detected.outputs["Output"]
 
     return drift_monitor

@@ -122,7 +122,7 @@ def test_check_sh_renders_and_validates_every_overlay(check_run, rendered):
     assert {"dev", "prod"} <= set(OVERLAYS)
 
 
-# -------------------------------------------------------- the bucket, namespace and images: one place
+# -------------------------------------- the bucket, namespace, images and store secret: one place
 
 # (file, what the tree says, what a hand edit makes it say, what the failure names: file and field)
 HAND_EDITS = {
@@ -149,6 +149,15 @@ HAND_EDITS = {
                        "'ghcr.io/tinymlops/runtime:0.2.0', the configuration's cluster.runtime_image"]),
     "runtime image's tag in prod": ("overlays/prod/kustomization.yaml", "newTag: 0.1.0", "newTag: 0.2.0",
                                     ["overlays/prod/kustomization.yaml: images[0].newTag is '0.2.0'"]),
+    "store secret of the drift monitor": ("base/drift-monitor-cronjob.yaml", "secretName: tinymlops-minio\n",
+                                          "secretName: fleet-keys\n",
+                                          ["base/drift-monitor-cronjob.yaml: spec.jobTemplate.spec.template.spec"
+                                           ".volumes[", "secretName is 'fleet-keys', the configuration's "
+                                           "cluster.store_secret is 'tinymlops-minio'"]),
+    "store secret of the task pods": ("overlays/dev/kustomization.yaml", "- name: tinymlops-minio          # read",
+                                      "- name: fleet-keys               # read",
+                                      ["overlays/dev/kustomization.yaml: secretGenerator: no 'tinymlops-minio' in "
+                                       "namespace 'kubeflow'"]),
     "hand-edited ConfigMap": ("base/tinymlops-config.yaml", "oracle: false", "oracle: true",
                               ["base/tinymlops-config.yaml: labelling.oracle is True, the configuration gives False",
                                "run manifests/regen-config.sh"]),
@@ -226,11 +235,9 @@ def test_no_secret_carries_a_value(rendered):
 
 
 def test_secret_templates_have_no_values_and_operator_files_are_ignored():
-    from pipelines.common import STORE_SECRET
-
     templates = sorted((MANIFESTS / "secrets").glob("*.example.env"))
     assert [t.name for t in templates] == ["tinymlops-kfp.example.env", "tinymlops-minio.example.env"]
-    assert STORE_SECRET == "tinymlops-minio"
+    assert ClusterConfig().store_secret == "tinymlops-minio"
     for template in templates:
         for line in template.read_text().splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
