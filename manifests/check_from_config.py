@@ -216,8 +216,8 @@ def main(argv: list[str]) -> int:
     if not problems:
         cluster = load_config(manifests / "base" / "cluster-overrides.yaml").cluster
         print(f"config: the manifests agree with the configuration (store {cluster.store_url}, namespace "
-              f"{cluster.namespace}, images {cluster.runtime_image}, {cluster.firmware_builder_image}); "
-              "the ConfigMap is current")
+              f"{cluster.namespace}, images {cluster.runtime_image}, {cluster.firmware_builder_image}, store "
+              f"secret {cluster.store_secret}); the ConfigMap is current")
     return 1 if problems else 0
 
 
