@@ -212,7 +212,8 @@ def _in_base(source_name: str, fmt: ExportFormat, base: str, annotations: list, 
     others added, each with its reason, all in the export's order."""
     found, rejected = [], list(rejected)
     for a in annotations:
-        if WindowKey(a.device_id, a.window_id) in in_base and WindowKey(a.device_id, a.window_id) in position:
+        key = WindowKey(a.device_id, a.window_id)
+        if key in in_base and key in position:
             found.append(a)
             continue
         field_name = f"{fmt.data_prefix}window_id"

@@ -45,8 +45,12 @@ def upload(device_id: str, name: str) -> str:
     return f"{UPLOADS}{device_id}/{name}"
 
 
+def dataset_folder(version: str) -> str:
+    return f"{DATASETS}{version}/"
+
+
 def dataset_file(version: str, name: str) -> str:
-    return f"{DATASETS}{version}/{name}"
+    return dataset_folder(version) + name
 
 
 def schema_file(version: str, name: str = "schema.pbtxt") -> str:
@@ -66,8 +70,12 @@ def truth_file(number: int, name: str) -> str:
     return f"{TRUTH}{number:04d}-{name}.csv"
 
 
+def model_folder(version: str) -> str:
+    return f"{MODELS}{version}/"
+
+
 def model_file(version: str, name: str) -> str:
-    return f"{MODELS}{version}/{name}"
+    return model_folder(version) + name
 
 
 def promotion(number: int) -> str:

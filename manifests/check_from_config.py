@@ -109,6 +109,15 @@ class Check:
         self.problems.append(f"{file}: {field} is {found!r}, the configuration gives {wanted!r}: "
                              "the ConfigMap is generated, run manifests/regen-config.sh")
 
+    def kfp_namespace(self) -> str | None:
+        """Where KFP's install (and so its MinIO and the pipelines' task pods) lives: minio/'s namespace."""
+        return yaml.safe_load((self.manifests / "minio" / "kustomization.yaml").read_text()).get("namespace")
+
+    def overlays(self) -> list[tuple[str, dict]]:
+        """(file, its kustomization) of each overlay."""
+        return [(str(path.relative_to(self.manifests)), yaml.safe_load(path.read_text()))
+                for path in sorted((self.manifests / "overlays").glob("*/kustomization.yaml"))]
+
     def store(self, cluster: ClusterConfig) -> None:
         url = urlparse(cluster.store_url)
         bucket = url.path.lstrip("/").partition("/")[0]
@@ -143,10 +152,8 @@ class Check:
         for doc in _docs(self.manifests / "base" / "namespace.yaml"):
             if doc.get("kind") == "Namespace":
                 self.equal("base/namespace.yaml", "metadata.name", doc["metadata"]["name"], ours, "cluster.namespace")
-        kfp = yaml.safe_load((self.manifests / "minio" / "kustomization.yaml").read_text()).get("namespace")
-        for path in sorted((self.manifests / "overlays").glob("*/kustomization.yaml")):
-            file = str(path.relative_to(self.manifests))
-            kustomization = yaml.safe_load(path.read_text())
+        kfp = self.kfp_namespace()
+        for file, kustomization in self.overlays():
             if "namespace" in kustomization:
                 self.equal(file, "namespace", kustomization["namespace"], ours, "cluster.namespace")
             for i, generator in enumerate(kustomization.get("secretGenerator", [])):
@@ -159,12 +166,10 @@ class Check:
     def store_secret(self, cluster: ClusterConfig) -> None:
         """The secret the pipelines' tasks read (the compiled YAML names cluster.store_secret) must exist in KFP's
         namespace and in ours (the drift monitor's), and the monitor's volume of the store's keys must name it."""
-        kfp = yaml.safe_load((self.manifests / "minio" / "kustomization.yaml").read_text()).get("namespace")
-        for path in sorted((self.manifests / "overlays").glob("*/kustomization.yaml")):
-            file = str(path.relative_to(self.manifests))
-            generated = {g.get("namespace") for g in yaml.safe_load(path.read_text()).get("secretGenerator", [])
+        for file, kustomization in self.overlays():
+            generated = {g.get("namespace") for g in kustomization.get("secretGenerator", [])
                          if g.get("name") == cluster.store_secret}
-            for namespace in sorted({kfp, cluster.namespace} - generated):
+            for namespace in sorted({self.kfp_namespace(), cluster.namespace} - generated):
                 self.problems.append(f"{file}: secretGenerator: no {cluster.store_secret!r} in namespace "
                                      f"{namespace!r}, the configuration's cluster.store_secret")
         file = "base/drift-monitor-cronjob.yaml"
@@ -194,9 +199,8 @@ class Check:
                             self.equal(file, f"{where}.image", image, cluster.runtime_image, "cluster.runtime_image")
                         elif _repository(image) in ours:
                             self.equal(file, f"{where}.image", image, *ours[_repository(image)])
-        for path in sorted((self.manifests / "overlays").glob("*/kustomization.yaml")):
-            file = str(path.relative_to(self.manifests))
-            for i, entry in enumerate(yaml.safe_load(path.read_text()).get("images", [])):
+        for file, kustomization in self.overlays():
+            for i, entry in enumerate(kustomization.get("images", [])):
                 name = entry.get("name")
                 if name not in used:
                     self.problems.append(f"{file}: images[{i}].name {name!r} names no image of the manifests "

@@ -111,7 +111,7 @@ def report(store: Store, config: Config, now: datetime | None = None) -> dict:
 
 def production_model(store: Store, version: str) -> dict:
     """Where the production model's card, C sources and firmware build are, and what the build says."""
-    folder = layout.model_file(version, "")
+    folder = layout.model_folder(version)
     build_key = folder + "firmware/build.json"
     build = get_json(store, build_key) if store.exists(build_key) else {}
     built = ", ".join(f"{board}: flash {s.get('flash_bytes', '?')} B, RAM {s.get('ram_bytes', '?')} B"

@@ -79,9 +79,9 @@ def _training_text(s: dict) -> str:
         f"  trained on dataset {s['dataset_version']} (and its ancestors)",
         f"  holdout accuracy: float {s['float_accuracy']:.2%}, int8 on TFLM {s['int8_accuracy']:.2%}",
         f"  .tflite {s['tflite_bytes']:,} B, minimal tensor arena {s['arena_bytes']:,} B",
-        f"  C sources: {layout.model_file(s['model_version'], 'c/')}; firmware {firmware}",
+        f"  C sources: {layout.model_folder(s['model_version'])}c/; firmware {firmware}",
         f"  production: {s['production']}",
-        f"  store: {s['store']}/{layout.model_file(s['model_version'], '')} (model.tflite, model.h5, model_card.md, "
+        f"  store: {s['store']}/{layout.model_folder(s['model_version'])} (model.tflite, model.h5, model_card.md, "
         "...)",
         *[f"  {name}: {link}" for name, link in s["links"].items()],
         f"  KFP artifacts: {s['pipeline_root']}"])
@@ -145,7 +145,7 @@ def _drift_monitor_text(s: dict) -> str:
     version = s.get("dataset_version") or s.get("latest_dataset_version")
     lines.append(f"  store: {s['store']}")
     if version:
-        lines += [f"    {layout.dataset_file(version, '')} (windows.npz, quarantine.csv, manifest.json)",
+        lines += [f"    {layout.dataset_folder(version)} (windows.npz, quarantine.csv, manifest.json)",
                   f"    {layout.validation_folder(version)} (report .md/.json, TFDV statistics), {layout.SCHEMAS}"]
     lines.append(f"  KFP artifacts: {s['pipeline_root']}")
     if s["failed"]:
